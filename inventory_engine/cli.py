@@ -1,0 +1,219 @@
+"""The ``inventory-engine`` command line: ``serve`` and the stock and catalog commands.
+
+Commands talk to Redis directly, so they work with or without ``serve`` running (with the
+embedded server they find the one ``serve`` started, or start their own for the command).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import redis
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from inventory_engine import __version__
+from inventory_engine.config import Settings, load_settings
+from inventory_engine.constants import DEFAULT_LOCATION
+from inventory_engine.csv_files import read_catalog_csv, read_stock_csv
+from inventory_engine.errors import InventoryError
+from inventory_engine.ledger import LedgerReader, RedisLedger
+from inventory_engine.ledger.catalog import CatalogStore
+from inventory_engine.logs import configure_logging
+from inventory_engine.runtime import redis_connection
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+stock_app = typer.Typer(help="Show and change stock counts.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Marketplace ids and bundles of your SKUs.", no_args_is_help=True)
+app.add_typer(stock_app, name="stock")
+app.add_typer(catalog_app, name="catalog")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML settings file (default: $INVENTORY_CONFIG)."),
+]
+LocationOption = Annotated[str, typer.Option("--location", help="Warehouse.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@contextmanager
+def _session(config: Path | None) -> Iterator[tuple[Settings, redis.Redis]]:
+    """Settings and a Redis client for one command; errors become a message and exit 1."""
+    try:
+        settings = load_settings(config)
+        configure_logging(level="WARNING")
+        with redis_connection(settings) as client:
+            yield settings, client
+    except InventoryError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Run the engine (embedded Redis when no [redis] url is set) until stopped."""
+    from inventory_engine.daemon import serve as run
+
+    try:
+        settings = load_settings(config)
+    except InventoryError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    configure_logging()
+    run(settings)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+@stock_app.command("set")
+def stock_set(
+    sku: str,
+    quantity: Annotated[int, typer.Argument(help="Units physically on hand.")],
+    location: LocationOption = DEFAULT_LOCATION,
+    reason: Annotated[str, typer.Option(help="Recorded in the journal.")] = "stock count",
+    config: ConfigOption = None,
+) -> None:
+    """Set the units on hand of SKU (a stock count)."""
+    with _session(config) as (settings, client):
+        ledger = RedisLedger(client, account=settings.account)
+        ledger.set_on_hand(sku, quantity, location=location, reason=reason, source="cli")
+        _print_stock(LedgerReader(client, account=settings.account), sku, as_json=False)
+
+
+@stock_app.command("adjust")
+def stock_adjust(
+    sku: str,
+    by: Annotated[int, typer.Option("--by", help="Units to add (negative to remove).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the journal.")],
+    location: LocationOption = DEFAULT_LOCATION,
+    config: ConfigOption = None,
+) -> None:
+    """Add or remove units (goods received, damaged, lost)."""
+    with _session(config) as (settings, client):
+        ledger = RedisLedger(client, account=settings.account)
+        ledger.adjust_on_hand(sku, by, reason=reason, location=location, source="cli")
+        _print_stock(LedgerReader(client, account=settings.account), sku, as_json=False)
+
+
+@stock_app.command("show")
+def stock_show(
+    sku: str,
+    location: Annotated[str | None, typer.Option("--location", help="Only this one.")] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """On hand, reserved and available per location."""
+    with _session(config) as (settings, client):
+        found = _print_stock(
+            LedgerReader(client, account=settings.account),
+            sku,
+            location=location,
+            as_json=as_json,
+        )
+    if not found:
+        raise typer.Exit(1)
+
+
+@stock_app.command("import")
+def stock_import(
+    file: Annotated[Path, typer.Argument(help="CSV with columns sku,on_hand[,location].")],
+    config: ConfigOption = None,
+) -> None:
+    """Set many counts from a CSV. Every row is checked first: a bad row changes nothing."""
+    with _session(config) as (settings, client):
+        rows = read_stock_csv(file)
+        ledger = RedisLedger(client, account=settings.account)
+        by_location: dict[str, list[tuple[str, int]]] = {}
+        for row in rows:
+            by_location.setdefault(row.location, []).append((row.sku, row.on_hand))
+        changed = 0
+        with _progress() as progress:
+            task = progress.add_task("importing stock", total=len(rows))
+            for location, pairs in by_location.items():
+                changed += ledger.import_on_hand(
+                    pairs,
+                    location=location,
+                    source="cli",
+                    progress=lambda n: progress.advance(task, n),
+                )
+        out.print(f"{len(rows)} rows read, {changed} counts changed")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: sku,ozon_offer_id,ozon_sku,ozon_product_id,wb_chrt_id,ym_offer_id,bundle"
+        ),
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Add or replace catalog entries; the whole file lands or nothing does."""
+    with _session(config) as (settings, client):
+        entries = read_catalog_csv(file)
+        written = CatalogStore(client, account=settings.account).import_entries(entries)
+        bundles = sum(1 for e in entries if e.bundle)
+        out.print(f"{written} catalog entries written ({bundles} bundles)")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _print_stock(
+    reader: LedgerReader, sku: str, *, location: str | None = None, as_json: bool
+) -> bool:
+    stock = reader.stock(sku, location=location)
+    if not stock.known:
+        err.print(f"[yellow]unknown SKU {sku}[/yellow]: no stock record and not in the catalog")
+        return False
+    if as_json:
+        payload = {
+            "sku": stock.sku,
+            "on_hand": stock.on_hand,
+            "reserved": stock.reserved,
+            "available": stock.available,
+            "locations": {
+                loc: {"on_hand": lv.on_hand, "reserved": lv.reserved, "available": lv.available}
+                for loc, lv in stock.levels.items()
+            },
+            "bundle": [{"sku": s, "quantity": q} for s, q in stock.recipe or ()] or None,
+        }
+        out.print_json(json.dumps(payload))
+        return True
+    title = f"{sku}" + (
+        " (bundle: " + ", ".join(f"{q}×{s}" for s, q in stock.recipe) + ")" if stock.recipe else ""
+    )
+    table = Table(title=title)
+    for column in ("location", "on hand", "reserved", "available"):
+        table.add_column(column, justify="left" if column == "location" else "right")
+    for loc, level in stock.levels.items():
+        if stock.recipe:
+            table.add_row(loc, "—", "—", str(level.available))
+        else:
+            table.add_row(loc, str(level.on_hand), str(level.reserved), str(level.available))
+    out.print(table)
+    return True

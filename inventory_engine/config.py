@@ -1,0 +1,125 @@
+"""Settings: one pydantic-settings object, read from a TOML file and ``INVENTORY_*`` variables.
+
+Precedence, highest first: environment (``INVENTORY_REDIS__URL``; ``INVENTORY_REDIS_URL`` is
+accepted too), the TOML file (``--config FILE`` or ``INVENTORY_CONFIG``), then the defaults.
+Later issues add ``[http]``, ``[workers]`` and ``[[channels]]`` to this same object.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from inventory_engine.constants import DEFAULT_ACCOUNT
+from inventory_engine.errors import ConfigError
+
+CONFIG_ENV = "INVENTORY_CONFIG"
+"""Environment variable naming the TOML file when ``--config`` is not given."""
+
+
+def default_state_dir() -> Path:
+    """Where the embedded server keeps its data: ``$XDG_STATE_HOME/inventory-engine``."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "inventory-engine"
+
+
+class RedisSettings(BaseModel):
+    """``[redis]``: where the ledger lives. No ``url`` means: start the embedded server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    queue_url: str | None = None
+    """Redis for the RQ queues; defaults to ``url`` (later issues use it)."""
+
+    @field_validator("url", "queue_url")
+    @classmethod
+    def _looks_like_redis(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class EmbeddedSettings(BaseModel):
+    """``[embedded]``: the Redis-compatible server started when ``[redis] url`` is omitted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state_dir: Path = Field(default_factory=default_state_dir)
+    port: int = Field(default=0, ge=0, le=65535)
+    """0 picks a free port; the port in use is written to the state directory for other
+    commands (the CLI finds a running ``serve``'s server there)."""
+    appendfsync: str = "always"
+    """``always``: no acknowledged change is lost on a crash; ``everysec`` trades up to one
+    second of changes for speed (see README)."""
+
+    @field_validator("appendfsync")
+    @classmethod
+    def _fsync_policy(cls, value: str) -> str:
+        if value not in {"always", "everysec", "no"}:
+            raise ValueError("must be always, everysec or no")
+        return value
+
+
+class Settings(BaseSettings):
+    """Everything a deployment decides. Built once in the entry point and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INVENTORY_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    account: str = DEFAULT_ACCOUNT
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from a TOML file (or ``INVENTORY_CONFIG``) and the environment.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or a value is invalid.
+    """
+    path = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if os.environ.get("INVENTORY_REDIS_URL") and "redis" not in overrides:
+        overrides["redis"] = {"url": os.environ["INVENTORY_REDIS_URL"]}
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        return _FromFile(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f" in {path}" if path else ""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+        for err in exc.errors()
+    )
+    return f"invalid settings{where}: {problems}"

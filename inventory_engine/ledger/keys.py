@@ -1,0 +1,91 @@
+"""The only module that spells a Redis key.
+
+Every key of one seller account carries the ``{account}`` hash tag, so one Lua script may touch
+every SKU of an order atomically and a Redis Cluster can shard by account later::
+
+    inv:{<account>}:on_hand:<location>     hash  sku -> units physically there
+    inv:{<account>}:reserved:<location>    hash  sku -> units held by open orders
+    inv:{<account>}:locations              set   every location that has stock
+    inv:{<account>}:bundles                hash  bundle sku -> "A:2;B:1" (components per unit)
+    inv:{<account>}:bundle_parents         hash  component sku -> "B1;B2" (bundles that use it)
+    inv:{<account>}:catalog                hash  sku -> JSON catalog record (marketplace ids)
+    inv:{<account>}:catalog_index:<field>  hash  marketplace id -> sku (ozon_sku, wb_chrt_id, ...)
+    inv:{<account>}:order:<channel>:<id>   hash  one order's state machine (see lua/_lib.lua)
+    inv:{<account>}:expiry:<location>      zset  order key -> expiry ms (storefront holds)
+    inv:{<account>}:journal                stream  audit journal, capped
+    inv:{<account>}:oversold               hash  "<channel>|<order>|<sku>" -> JSON shortfall
+    inv:{<account>}:unknown_skus           hash  "<channel>|<order>" -> JSON parked lines
+    inv:{<account>}:counters               hash  oversold_orders, oversold_units, unknown_sku_orders
+    inv:{<account>}:dirty:<channel>        zset  sku -> ms of its first unpublished change
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inventory_engine.constants import DEFAULT_ACCOUNT, KEY_PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class AccountKeys:
+    """Key names of one seller account."""
+
+    account: str = DEFAULT_ACCOUNT
+
+    @property
+    def base(self) -> str:
+        return f"{KEY_PREFIX}:{{{self.account}}}"
+
+    def on_hand(self, location: str) -> str:
+        return f"{self.base}:on_hand:{location}"
+
+    def reserved(self, location: str) -> str:
+        return f"{self.base}:reserved:{location}"
+
+    @property
+    def locations(self) -> str:
+        return f"{self.base}:locations"
+
+    @property
+    def bundles(self) -> str:
+        return f"{self.base}:bundles"
+
+    @property
+    def bundle_parents(self) -> str:
+        return f"{self.base}:bundle_parents"
+
+    @property
+    def catalog(self) -> str:
+        return f"{self.base}:catalog"
+
+    def catalog_index(self, field: str) -> str:
+        return f"{self.base}:catalog_index:{field}"
+
+    def order(self, channel: str, order_id: str) -> str:
+        return f"{self.base}:order:{channel}:{order_id}"
+
+    @property
+    def order_prefix(self) -> str:
+        return f"{self.base}:order:"
+
+    def expiry(self, location: str) -> str:
+        return f"{self.base}:expiry:{location}"
+
+    @property
+    def journal(self) -> str:
+        return f"{self.base}:journal"
+
+    @property
+    def oversold(self) -> str:
+        return f"{self.base}:oversold"
+
+    @property
+    def unknown_skus(self) -> str:
+        return f"{self.base}:unknown_skus"
+
+    @property
+    def counters(self) -> str:
+        return f"{self.base}:counters"
+
+    def dirty(self, channel: str) -> str:
+        return f"{self.base}:dirty:{channel}"

@@ -1,0 +1,398 @@
+"""RedisLedger: every change to stock counters, each one a single atomic, idempotent Lua call.
+
+Python here only validates, shapes arguments and decodes replies; the rules that must hold under
+concurrency live in the scripts (``lua/``), which Redis runs one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import redis
+
+from inventory_engine.constants import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_LOCATION,
+    EXPIRE_SWEEP_BATCH,
+    FINISHED_ORDER_RETENTION_MS,
+    JOURNAL_MAX_ENTRIES,
+    MAX_ORDER_LINES,
+    MAX_STOCK_LEVEL,
+    STOCK_IMPORT_CHUNK,
+    STOREFRONT_CHANNEL,
+)
+from inventory_engine.domain.models import (
+    OrderAction,
+    OrderLine,
+    check_identifier,
+    check_stock_level,
+    merge_lines,
+)
+from inventory_engine.errors import LedgerUnavailableError, ReservationNotFoundError
+from inventory_engine.ledger.keys import AccountKeys
+from inventory_engine.ledger.results import (
+    OrderOutcome,
+    ReservationOutcome,
+    WrongLocation,
+    decode_change_reply,
+    decode_expire_reply,
+    decode_order_reply,
+    decode_reserve_reply,
+)
+from inventory_engine.ledger.scripts import register_scripts
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the epoch; the ledger's default clock (tests pass their own)."""
+    return time.time_ns() // 1_000_000
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    """Turn redis-py's connection and server errors into LedgerUnavailableError."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise LedgerUnavailableError(f"redis: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """One marketplace order event, already mapped to a ledger action by the domain rules."""
+
+    channel: str
+    order_id: str
+    action: OrderAction
+    lines: tuple[OrderLine, ...] = ()
+    status: str = ""
+    location: str = DEFAULT_LOCATION
+
+
+def _lines_json(lines: Iterable[OrderLine]) -> str:
+    merged = merge_lines(lines)
+    if len(merged) > MAX_ORDER_LINES:
+        raise ValueError(f"an order may have at most {MAX_ORDER_LINES} distinct lines")
+    return json.dumps([[line.sku, line.quantity] for line in merged], separators=(",", ":"))
+
+
+class RedisLedger:
+    """Stock counters of one seller account in Redis.
+
+    Args:
+        client: a redis-py client (``decode_responses`` either way).
+        account: seller account; all its keys share one hash tag.
+        channels: names of the channels that publish stock; each change marks the SKU dirty for
+            every one of them.
+        clock: returns now in epoch milliseconds (passed into every script as ``now_ms``).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        channels: Sequence[str] = (),
+        clock: Callable[[], int] = wall_clock_ms,
+        journal_max_entries: int = JOURNAL_MAX_ENTRIES,
+        retention_ms: int = FINISHED_ORDER_RETENTION_MS,
+    ) -> None:
+        self.client = client
+        self.keys = AccountKeys(check_identifier(account, "account"))
+        self.channels = tuple(check_identifier(c, "channel") for c in channels)
+        self.clock = clock
+        self._journal_max = journal_max_entries
+        self._retention_ms = retention_ms
+        self._scripts = register_scripts(client)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _keys(self, location: str, order_key: str | None = None) -> list[str]:
+        k = self.keys
+        return [
+            k.on_hand(location),
+            k.reserved(location),
+            k.bundles,
+            k.bundle_parents,
+            k.catalog,
+            k.journal,
+            k.counters,
+            k.locations,
+            k.oversold,
+            k.unknown_skus,
+            k.expiry(location),
+            order_key or k.base,  # placeholder: scripts without an order never touch it
+            *(k.dirty(c) for c in self.channels),
+        ]
+
+    def _argv(self, location: str, *rest: Any) -> list[Any]:
+        return [
+            self.clock(),
+            location,
+            len(self.channels),
+            self._journal_max,
+            self._retention_ms,
+            *rest,
+        ]
+
+    def _run(
+        self,
+        script: str,
+        keys: list[str],
+        args: list[Any],
+        client: redis.Redis | Pipeline | None = None,
+    ) -> Any:
+        with redis_errors():
+            return self._scripts[script](keys=keys, args=args, client=client or self.client)
+
+    # -- marketplace orders --------------------------------------------------------------------
+
+    def record_order(
+        self,
+        channel: str,
+        order_id: str,
+        lines: Iterable[OrderLine],
+        action: OrderAction,
+        *,
+        status: str = "",
+        location: str = DEFAULT_LOCATION,
+    ) -> OrderOutcome:
+        """Record an order event that already happened on a marketplace.
+
+        Never refused for lack of stock: a reservation that takes available below zero is
+        recorded as oversold. Replays are no-ops; an event older than the order's state is too.
+
+        Args:
+            channel: channel name (``ozon``, ``wb``, ...).
+            order_id: the marketplace's order or posting id.
+            lines: the order's lines (may be empty for events that carry none).
+            action: what the event does, from ``domain.status_rules``.
+            status: the marketplace status text, kept on the order for inspection.
+            location: the warehouse the channel sells from.
+        """
+        event = OrderEvent(channel, order_id, action, tuple(lines), status, location)
+        return self._apply(event)
+
+    def record_orders(self, events: Sequence[OrderEvent]) -> list[OrderOutcome]:
+        """Record many events in one pipelined round trip (each is still its own atomic call)."""
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for event in events:
+                self._queue_event(event, pipe)
+            replies = pipe.execute()
+        outcomes = []
+        for event, reply in zip(events, replies, strict=True):
+            try:
+                outcomes.append(decode_order_reply(reply))
+            except WrongLocation as moved:
+                outcomes.append(self._apply(event, location=moved.location))
+        return outcomes
+
+    def commit(
+        self,
+        channel: str,
+        order_id: str,
+        *,
+        lines: Iterable[OrderLine] = (),
+        location: str = DEFAULT_LOCATION,
+    ) -> OrderOutcome:
+        """The goods left: on_hand and reserved drop. Unseen orders need ``lines``.
+
+        Raises:
+            ReservationNotFoundError: the order is unknown and no lines were given.
+        """
+        outcome = self._apply(
+            OrderEvent(channel, order_id, OrderAction.COMMIT, tuple(lines), location=location)
+        )
+        if outcome.state is None:
+            raise ReservationNotFoundError(channel, order_id)
+        return outcome
+
+    def release(
+        self,
+        channel: str,
+        order_id: str,
+        *,
+        lines: Iterable[OrderLine] = (),
+        event_id: str | None = None,
+        location: str = DEFAULT_LOCATION,
+    ) -> OrderOutcome:
+        """Cancelled before shipping: reserved units return to available.
+
+        With ``event_id`` only the given lines are released (a partial cancel), once per id.
+        An unseen order gets a tombstone so its late arrival does not reserve.
+        """
+        lines = tuple(lines)
+        if event_id is not None and not lines:
+            raise ValueError("a partial release needs the lines it cancels")
+        return self._apply(
+            OrderEvent(channel, order_id, OrderAction.RELEASE, lines, location=location),
+            event_id=event_id or "",
+        )
+
+    def _queue_event(
+        self,
+        event: OrderEvent,
+        client: redis.Redis | Pipeline,
+        *,
+        event_id: str = "",
+        location: str | None = None,
+    ) -> Any:
+        location = location or event.location
+        keys = self._keys(location, self.keys.order(event.channel, event.order_id))
+        args = self._argv(
+            location,
+            event.channel,
+            event.order_id,
+            event.action.value,
+            _lines_json(event.lines) if event.lines else "",
+            event.status,
+            event_id,
+        )
+        return self._run("apply_order_event", keys, args, client)
+
+    def _apply(
+        self, event: OrderEvent, *, event_id: str = "", location: str | None = None
+    ) -> OrderOutcome:
+        if event.action is OrderAction.IGNORE:
+            return OrderOutcome(False, None)
+        check_identifier(event.channel, "channel")
+        check_identifier(event.order_id, "order_id")
+        try:
+            return decode_order_reply(
+                self._queue_event(event, self.client, event_id=event_id, location=location)
+            )
+        except WrongLocation as moved:
+            if location is not None:
+                raise
+            return self._apply(event, event_id=event_id, location=moved.location)
+
+    # -- storefront holds ----------------------------------------------------------------------
+
+    def try_reserve(
+        self,
+        reservation_id: str,
+        lines: Iterable[OrderLine],
+        *,
+        ttl_s: int | None = None,
+        location: str = DEFAULT_LOCATION,
+        channel: str = STOREFRONT_CHANNEL,
+    ) -> ReservationOutcome:
+        """Hold stock for a checkout, all lines or none.
+
+        Raises:
+            InsufficientStockError: some line is short (each short line listed); nothing held.
+            ReservationConflictError: the id was used before with other lines.
+        """
+        check_identifier(reservation_id, "reservation_id")
+        if ttl_s is not None and ttl_s <= 0:
+            raise ValueError("ttl_s must be positive")
+        expires = "" if ttl_s is None else self.clock() + ttl_s * 1000
+        order_key = self.keys.order(channel, reservation_id)
+        args = self._argv(location, channel, reservation_id, _lines_json(lines), expires)
+        try:
+            reply = self._run("try_reserve", self._keys(location, order_key), args)
+            return decode_reserve_reply(reservation_id, reply)
+        except WrongLocation as moved:
+            args[1] = moved.location
+            reply = self._run("try_reserve", self._keys(moved.location, order_key), args)
+            return decode_reserve_reply(reservation_id, reply)
+
+    def expire_due(self, *, limit: int = EXPIRE_SWEEP_BATCH) -> int:
+        """Release storefront holds whose TTL has passed, at every location. Returns how many."""
+        released = 0
+        with redis_errors():
+            locations = [_text(loc) for loc in self.client.smembers(self.keys.locations)]
+        for location in sorted(set(locations) | {DEFAULT_LOCATION}):
+            while True:
+                with redis_errors():
+                    due = self.client.zrangebyscore(
+                        self.keys.expiry(location), "-inf", self.clock(), start=0, num=limit
+                    )
+                if not due:
+                    break
+                keys = self._keys(location) + [_text(key) for key in cast(list[bytes], due)]
+                count = decode_expire_reply(self._run("expire_due", keys, self._argv(location)))
+                released += count
+                if len(due) < limit:
+                    break
+        return released
+
+    # -- stock counts --------------------------------------------------------------------------
+
+    def set_on_hand(
+        self,
+        sku: str,
+        quantity: int,
+        *,
+        location: str = DEFAULT_LOCATION,
+        reason: str = "stock count",
+        source: str = "api",
+    ) -> int:
+        """Set the units physically at a location (a stock count). Returns 1 if it changed."""
+        return self.import_on_hand(
+            [(sku, quantity)], location=location, reason=reason, source=source
+        )
+
+    def adjust_on_hand(
+        self,
+        sku: str,
+        delta: int,
+        *,
+        reason: str,
+        location: str = DEFAULT_LOCATION,
+        source: str = "api",
+    ) -> int:
+        """Add (goods received) or remove (damage, loss) units.
+
+        Raises:
+            StockLevelError: the result would leave 0..1,000,000,000; nothing changed.
+        """
+        if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+            raise ValueError("delta must be a non-zero whole number")
+        if abs(delta) > MAX_STOCK_LEVEL:
+            raise ValueError(f"delta must be within ±{MAX_STOCK_LEVEL}")
+        if not reason.strip():
+            raise ValueError("an adjustment needs a reason")
+        args = self._argv(
+            location, "add", reason, source, MAX_STOCK_LEVEL, check_identifier(sku, "sku"), delta
+        )
+        return decode_change_reply(self._run("change_on_hand", self._keys(location), args))
+
+    def import_on_hand(
+        self,
+        rows: Sequence[tuple[str, int]],
+        *,
+        location: str = DEFAULT_LOCATION,
+        reason: str = "stock import",
+        source: str = "import",
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Set many absolute counts, in chunks (each chunk atomic). Returns how many changed.
+
+        Every row is validated before the first chunk is sent, so a bad row changes nothing.
+        """
+        check_identifier(location, "location")
+        checked = [(check_identifier(sku, "sku"), check_stock_level(qty)) for sku, qty in rows]
+        if len({sku for sku, _ in checked}) != len(checked):
+            raise ValueError("a SKU appears twice for the same location")
+        changed = 0
+        for start in range(0, len(checked), STOCK_IMPORT_CHUNK):
+            chunk = checked[start : start + STOCK_IMPORT_CHUNK]
+            pairs = [value for row in chunk for value in row]
+            args = self._argv(location, "set", reason, source, MAX_STOCK_LEVEL, *pairs)
+            changed += decode_change_reply(self._run("change_on_hand", self._keys(location), args))
+            if progress is not None:
+                progress(len(chunk))
+        return changed
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,170 @@
+-- _lib.lua: helpers shared by every ledger script. ledger/scripts.py prepends this file to each
+-- operation's file before registering it, so every script has the same KEYS/ARGV prologue:
+--
+-- KEYS[1]  inv:{a}:on_hand:<location>    hash sku -> units on hand
+-- KEYS[2]  inv:{a}:reserved:<location>   hash sku -> units reserved
+-- KEYS[3]  inv:{a}:bundles               hash bundle sku -> "A:2;B:1"
+-- KEYS[4]  inv:{a}:bundle_parents        hash component sku -> "B1;B2"
+-- KEYS[5]  inv:{a}:catalog               hash sku -> catalog JSON (a SKU listed there is known)
+-- KEYS[6]  inv:{a}:journal               stream, the audit journal
+-- KEYS[7]  inv:{a}:counters              hash oversold_orders / oversold_units / unknown_sku_orders
+-- KEYS[8]  inv:{a}:locations             set of locations
+-- KEYS[9]  inv:{a}:oversold              hash "<channel>|<order>|<sku>" -> JSON
+-- KEYS[10] inv:{a}:unknown_skus          hash "<channel>|<order>" -> JSON
+-- KEYS[11] inv:{a}:expiry:<location>     zset order key -> expiry ms
+-- KEYS[12] inv:{a}:order:<channel>:<id>  the order hash (scripts without one pass a placeholder)
+-- KEYS[13 .. 12+N] inv:{a}:dirty:<channel> for each of the N published channels
+-- KEYS[13+N ..]   operation-specific extra keys
+--
+-- ARGV[1] now_ms   ARGV[2] location   ARGV[3] N (number of dirty keys)
+-- ARGV[4] journal max length (approximate)   ARGV[5] retention ms of finished orders
+-- ARGV[6 ..] operation-specific
+--
+-- Order hash fields: state, loc, channel, lines (JSON [[sku, qty, [[component, per_unit], ...]], ...]),
+-- req (the request's canonical lines JSON), unknown (JSON of parked lines), status (last
+-- marketplace status seen), exp (expiry ms), created_ms, updated_ms, ev:<event id> (applied
+-- partial events).
+--
+-- Status codes returned by every script (decoded in ledger/results.py only):
+local APPLIED, NOOP, WRONG_LOCATION, NOT_FOUND, INSUFFICIENT, CONFLICT, OUT_OF_RANGE, IS_BUNDLE =
+  1, 2, 3, 4, 5, 6, 7, 8
+
+local K_ON_HAND, K_RESERVED, K_BUNDLES, K_PARENTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local K_CATALOG, K_JOURNAL, K_COUNTERS, K_LOCATIONS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_OVERSOLD, K_UNKNOWN, K_EXPIRY, K_ORDER = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local NOW_MS = tonumber(ARGV[1])
+local LOCATION = ARGV[2]
+local N_DIRTY = tonumber(ARGV[3])
+local JOURNAL_MAXLEN = ARGV[4]
+local RETENTION_MS = tonumber(ARGV[5])
+local FIRST_DIRTY = 13
+local FIRST_EXTRA_KEY = FIRST_DIRTY + N_DIRTY
+
+-- HGET answers false for a missing field.
+local function int_or_zero(value)
+  if value then return tonumber(value) end
+  return 0
+end
+
+local function split(text, sep)
+  local out = {}
+  for piece in string.gmatch(text, '[^' .. sep .. ']+') do out[#out + 1] = piece end
+  return out
+end
+
+local function journal(op, channel, order_id, sku, oh0, oh1, rs0, rs1, reason)
+  redis.call('XADD', K_JOURNAL, 'MAXLEN', '~', JOURNAL_MAXLEN, '*',
+    'ms', NOW_MS, 'op', op, 'channel', channel, 'order', order_id, 'sku', sku,
+    'location', LOCATION, 'on_hand_before', oh0, 'on_hand_after', oh1,
+    'reserved_before', rs0, 'reserved_after', rs1, 'reason', reason)
+end
+
+-- Mark a SKU, and every bundle built from it, as changed for each published channel. NX keeps
+-- the time of the first unpublished change, which is what propagation latency is measured from.
+local function mark_dirty(sku)
+  if N_DIRTY == 0 then return end
+  local parents = redis.call('HGET', K_PARENTS, sku)
+  for i = FIRST_DIRTY, FIRST_EXTRA_KEY - 1 do
+    redis.call('ZADD', KEYS[i], 'NX', NOW_MS, sku)
+    if parents then
+      for _, parent in ipairs(split(parents, ';')) do
+        redis.call('ZADD', KEYS[i], 'NX', NOW_MS, parent)
+      end
+    end
+  end
+end
+
+-- Move one SKU's counters by the given deltas, journal it and mark it dirty.
+-- Returns on_hand and reserved after the change.
+local function change(sku, d_on_hand, d_reserved, op, channel, order_id, reason)
+  local oh0 = int_or_zero(redis.call('HGET', K_ON_HAND, sku))
+  local rs0 = int_or_zero(redis.call('HGET', K_RESERVED, sku))
+  local oh1, rs1 = oh0 + d_on_hand, rs0 + d_reserved
+  if d_on_hand ~= 0 then redis.call('HSET', K_ON_HAND, sku, oh1) end
+  if d_reserved ~= 0 then redis.call('HSET', K_RESERVED, sku, rs1) end
+  journal(op, channel, order_id, sku, oh0, oh1, rs0, rs1, reason)
+  mark_dirty(sku)
+  return oh1, rs1
+end
+
+local function is_known(sku)
+  return redis.call('HEXISTS', K_ON_HAND, sku) == 1 or redis.call('HEXISTS', K_CATALOG, sku) == 1
+    or redis.call('HEXISTS', K_BUNDLES, sku) == 1
+end
+
+-- The components of one unit of a SKU: its bundle recipe, or the SKU itself.
+local function parts_of(sku)
+  local recipe = redis.call('HGET', K_BUNDLES, sku)
+  if not recipe then return {{sku, 1}} end
+  local parts = {}
+  for _, item in ipairs(split(recipe, ';')) do
+    local colon = string.find(item, ':', 1, true)
+    parts[#parts + 1] = {string.sub(item, 1, colon - 1), tonumber(string.sub(item, colon + 1))}
+  end
+  return parts
+end
+
+-- Expand request lines [[sku, qty], ...] into stored lines [[sku, qty, parts], ...], splitting
+-- off lines whose SKU the ledger does not know.
+local function expand(request_lines)
+  local known, unknown = {}, {}
+  for _, line in ipairs(request_lines) do
+    if is_known(line[1]) then
+      known[#known + 1] = {line[1], line[2], parts_of(line[1])}
+    else
+      unknown[#unknown + 1] = {line[1], line[2]}
+    end
+  end
+  return known, unknown
+end
+
+-- Units per component for stored lines, in first-seen order (deterministic journal order).
+local function demand_of(lines)
+  local order, totals = {}, {}
+  for _, line in ipairs(lines) do
+    for _, part in ipairs(line[3]) do
+      local sku = part[1]
+      if totals[sku] == nil then
+        order[#order + 1] = sku
+        totals[sku] = 0
+      end
+      totals[sku] = totals[sku] + line[2] * part[2]
+    end
+  end
+  return order, totals
+end
+
+-- Apply the same signed multiple of the demand to on_hand and/or reserved of every component.
+local function move_lines(lines, on_hand_sign, reserved_sign, op, channel, order_id, reason)
+  local order, totals = demand_of(lines)
+  for _, sku in ipairs(order) do
+    local q = totals[sku]
+    change(sku, on_hand_sign * q, reserved_sign * q, op, channel, order_id, reason)
+  end
+end
+
+local function finish_order(state)
+  redis.call('HSET', K_ORDER, 'state', state, 'updated_ms', NOW_MS)
+  if state == 'reserved' or state == 'committed' then
+    redis.call('PERSIST', K_ORDER)
+  else
+    redis.call('PEXPIRE', K_ORDER, RETENTION_MS)
+  end
+end
+
+local function new_order(channel, order_id, lines, unknown, req)
+  redis.call('HSET', K_ORDER, 'channel', channel, 'order', order_id, 'loc', LOCATION,
+    'lines', cjson.encode(lines), 'req', req, 'created_ms', NOW_MS)
+  if #unknown > 0 then
+    redis.call('HSET', K_ORDER, 'unknown', cjson.encode(unknown))
+    redis.call('HSET', K_UNKNOWN, channel .. '|' .. order_id,
+      cjson.encode({lines = unknown, location = LOCATION, ms = NOW_MS}))
+    redis.call('HINCRBY', K_COUNTERS, 'unknown_sku_orders', 1)
+  end
+end
+
+local function stored_lines()
+  local raw = redis.call('HGET', K_ORDER, 'lines')
+  if not raw then return {} end
+  return cjson.decode(raw)
+end

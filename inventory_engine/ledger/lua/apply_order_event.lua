@@ -1,0 +1,137 @@
+-- apply_order_event.lua: one event in the life of a (channel, order): RedisLedger.record_order,
+-- .commit and .release all come here. Idempotent and order-independent:
+--   * replaying an event changes nothing; no state moves backwards;
+--   * a release for an order never seen leaves a tombstone, so the late order does not reserve;
+--   * a commit/final/cancel_after_ship for an order never seen applies to on_hand directly;
+--   * a marketplace order is always recorded, even when stock is short (then it is oversold).
+--
+-- KEYS and ARGV[1..5]: see _lib.lua. KEYS[12] is the order hash.
+-- ARGV[6]  channel          ARGV[7]  order id
+-- ARGV[8]  action: reserve | hold | commit | final | cancel_after_ship | release
+-- ARGV[9]  request lines JSON [[sku, qty], ...] or "" when the event carries none
+-- ARGV[10] marketplace status text ("" if none)
+-- ARGV[11] event id: makes a partial release idempotent ("" = not partial)
+--
+-- Returns {APPLIED, state, oversold_units, unknown_lines} | {NOOP, state} |
+--         {WRONG_LOCATION, stored_location} | {NOT_FOUND}
+
+local channel, order_id, action = ARGV[6], ARGV[7], ARGV[8]
+local req, status, event_id = ARGV[9], ARGV[10], ARGV[11]
+
+local state = redis.call('HGET', K_ORDER, 'state')
+if state then
+  local loc = redis.call('HGET', K_ORDER, 'loc')
+  if loc ~= LOCATION then return {WRONG_LOCATION, loc} end
+end
+if status ~= '' and state then redis.call('HSET', K_ORDER, 'status', status) end
+
+local function oversold_check(lines)
+  local order, totals = demand_of(lines)
+  local units = 0
+  for _, sku in ipairs(order) do
+    local oh = int_or_zero(redis.call('HGET', K_ON_HAND, sku))
+    local rs = int_or_zero(redis.call('HGET', K_RESERVED, sku))
+    local available = oh - rs
+    if available < 0 then
+      local short = math.min(totals[sku], -available)
+      units = units + short
+      redis.call('HSET', K_OVERSOLD, channel .. '|' .. order_id .. '|' .. sku,
+        cjson.encode({shortfall = short, location = LOCATION, ms = NOW_MS}))
+      journal('oversold', channel, order_id, sku, oh, oh, rs, rs, 'available ' .. available)
+    end
+  end
+  if units > 0 then
+    redis.call('HINCRBY', K_COUNTERS, 'oversold_orders', 1)
+    redis.call('HINCRBY', K_COUNTERS, 'oversold_units', units)
+  end
+  return units
+end
+
+-- First sight of the order.
+if not state then
+  local lines, unknown = {}, {}
+  if req ~= '' then lines, unknown = expand(cjson.decode(req)) end
+  if event_id ~= '' then
+    -- A partial cancel of an order not seen yet: a tombstone would block the whole late order,
+    -- so report it and let the caller retry once the order is known.
+    return {NOT_FOUND}
+  end
+  if action == 'release' then
+    -- A cancel seen before its order: a tombstone, no stock moves.
+    new_order(channel, order_id, lines, {}, req)
+    if status ~= '' then redis.call('HSET', K_ORDER, 'status', status) end
+    finish_order('released')
+    return {APPLIED, 'released', 0, 0}
+  end
+  if req == '' then return {NOT_FOUND} end
+  new_order(channel, order_id, lines, unknown, req)
+  if status ~= '' then redis.call('HSET', K_ORDER, 'status', status) end
+  local new_state, oversold = 'reserved', 0
+  if action == 'reserve' or action == 'hold' then
+    move_lines(lines, 0, 1, 'reserve', channel, order_id, action)
+  else
+    -- The goods already left (commit, final or cancelled after ship): on_hand drops directly.
+    new_state = ({commit = 'committed', final = 'final',
+                  cancel_after_ship = 'cancelled_after_ship'})[action]
+    if not new_state then return redis.error_reply('unknown action ' .. action) end
+    move_lines(lines, -1, 0, 'commit', channel, order_id, action .. ' of an unseen order')
+  end
+  oversold = oversold_check(lines)
+  finish_order(new_state)
+  return {APPLIED, new_state, oversold, #unknown}
+end
+
+-- Partial release: only the given lines, once per event id.
+if action == 'release' and event_id ~= '' then
+  if state ~= 'reserved' then return {NOOP, state} end
+  if redis.call('HEXISTS', K_ORDER, 'ev:' .. event_id) == 1 then return {NOOP, state} end
+  redis.call('HSET', K_ORDER, 'ev:' .. event_id, NOW_MS)
+  local lines, to_release, remaining = stored_lines(), {}, 0
+  local asked = {}
+  for _, line in ipairs(cjson.decode(req)) do asked[line[1]] = (asked[line[1]] or 0) + line[2] end
+  for _, line in ipairs(lines) do
+    local q = math.min(asked[line[1]] or 0, line[2])
+    if q > 0 then
+      to_release[#to_release + 1] = {line[1], q, line[3]}
+      line[2] = line[2] - q
+    end
+    remaining = remaining + line[2]
+  end
+  move_lines(to_release, 0, -1, 'release', channel, order_id, 'partial cancel')
+  redis.call('HSET', K_ORDER, 'lines', cjson.encode(lines))
+  if remaining == 0 then
+    finish_order('released')
+    return {APPLIED, 'released', 0, 0}
+  end
+  redis.call('HSET', K_ORDER, 'updated_ms', NOW_MS)
+  return {APPLIED, 'reserved', 0, 0}
+end
+
+-- Transitions of a known order. Anything not listed is a duplicate or a step backwards: NOOP.
+local lines = stored_lines()
+if state == 'reserved' then
+  if action == 'commit' then
+    move_lines(lines, -1, -1, 'commit', channel, order_id, action)
+    finish_order('committed')
+    return {APPLIED, 'committed', 0, 0}
+  elseif action == 'final' or action == 'cancel_after_ship' then
+    move_lines(lines, -1, -1, 'commit', channel, order_id, action)
+    local new_state = action == 'final' and 'final' or 'cancelled_after_ship'
+    finish_order(new_state)
+    return {APPLIED, new_state, 0, 0}
+  elseif action == 'release' then
+    move_lines(lines, 0, -1, 'release', channel, order_id, 'cancel')
+    finish_order('released')
+    return {APPLIED, 'released', 0, 0}
+  end
+elseif state == 'committed' then
+  -- Goods already left: only the bookkeeping state moves on; stock comes back only as a return.
+  if action == 'final' then
+    finish_order('final')
+    return {APPLIED, 'final', 0, 0}
+  elseif action == 'cancel_after_ship' then
+    finish_order('cancelled_after_ship')
+    return {APPLIED, 'cancelled_after_ship', 0, 0}
+  end
+end
+return {NOOP, state}
