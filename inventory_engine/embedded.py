@@ -47,7 +47,9 @@ class EmbeddedServer:
             return
         with contextlib.suppress(redis.RedisError):
             redis.Redis.from_url(self.url, socket_timeout=5).shutdown(nosave=False)
-        _wait_for_exit(self.pid, timeout_s=10)
+        # The server removes its pidfile after the final AOF fsync, just before it exits; the
+        # process itself may linger as a zombie if PID 1 reaps slowly, so the file is the signal.
+        _wait_for_exit(self.state_dir / "server.pid", timeout_s=10)
         with contextlib.suppress(FileNotFoundError):
             (self.state_dir / "server.json").unlink()
         log.info("embedded_server_stopped", url=self.url)
@@ -170,13 +172,7 @@ def _start(state_dir: Path, settings: EmbeddedSettings) -> EmbeddedServer:
     return EmbeddedServer(url=url, pid=pid, owned=True, state_dir=state_dir)
 
 
-def _wait_for_exit(pid: int, *, timeout_s: float) -> None:
+def _wait_for_exit(pidfile: Path, *, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            return
-        time.sleep(0.05)
+    while pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
