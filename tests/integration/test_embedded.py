@@ -1,0 +1,68 @@
+"""The embedded server: a real Valkey, data kept across restarts, shared between commands."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+
+from inventory_engine.config import EmbeddedSettings
+from inventory_engine.embedded import ensure_embedded_server
+from inventory_engine.ledger import LedgerReader, RedisLedger
+
+pytestmark = pytest.mark.integration
+
+
+def test_embedded_server_keeps_stock_across_a_restart(tmp_path):
+    settings = EmbeddedSettings(state_dir=tmp_path)
+    server = ensure_embedded_server(settings)
+    try:
+        assert server.owned
+        RedisLedger(redis.Redis.from_url(server.url)).set_on_hand("A", 42)
+    finally:
+        server.stop()
+    assert not (tmp_path / "server.json").exists()
+
+    again = ensure_embedded_server(settings)
+    try:
+        assert again.owned
+        assert LedgerReader(redis.Redis.from_url(again.url)).stock("A").on_hand == 42
+        assert (tmp_path / "appendonlydir").is_dir()
+    finally:
+        again.stop()
+
+
+def test_embedded_server_is_shared_by_a_second_command(tmp_path):
+    settings = EmbeddedSettings(state_dir=tmp_path)
+    first = ensure_embedded_server(settings)
+    try:
+        second = ensure_embedded_server(settings)
+        assert second.url == first.url
+        assert not second.owned
+        second.stop()  # not the owner: must leave the server running
+        assert redis.Redis.from_url(first.url).ping()
+    finally:
+        first.stop()
+
+
+def test_embedded_server_ignores_a_stale_server_file(tmp_path):
+    (tmp_path / "server.json").write_text(json.dumps({"url": "redis://127.0.0.1:1/0", "pid": 1}))
+    server = ensure_embedded_server(EmbeddedSettings(state_dir=tmp_path))
+    try:
+        assert server.owned
+        assert server.url != "redis://127.0.0.1:1/0"
+    finally:
+        server.stop()
+
+
+def test_embedded_server_listens_on_loopback_with_aof_always(tmp_path):
+    server = ensure_embedded_server(EmbeddedSettings(state_dir=tmp_path))
+    try:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        assert server.url.startswith("redis://127.0.0.1:")
+        assert client.config_get("appendonly")["appendonly"] == "yes"
+        assert client.config_get("appendfsync")["appendfsync"] == "always"
+        assert client.config_get("bind")["bind"] == "127.0.0.1"
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""RQ worker side of inventory-engine: job functions and worker settings (the sync-path issue)."""
