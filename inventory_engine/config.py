@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,7 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from inventory_engine.constants import DEFAULT_ACCOUNT
+from inventory_engine.constants import DEFAULT_ACCOUNT, DEFAULT_LOCATION
 from inventory_engine.errors import ConfigError
 
 CONFIG_ENV = "INVENTORY_CONFIG"
@@ -70,6 +77,60 @@ class EmbeddedSettings(BaseModel):
         return value
 
 
+class ChannelSettingsBase(BaseModel):
+    """What every ``[[channels]]`` entry has. ``name`` is the seller's label (metrics, CLI)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    base_url: str
+    location: str = DEFAULT_LOCATION
+    """The ledger location (warehouse) this channel sells from."""
+    buffer: int = Field(default=0, ge=0)
+    """Units held back from this channel."""
+    percent: int = Field(default=100, ge=0, le=100)
+    """Share of available stock offered on this channel."""
+    max: int | None = Field(default=None, ge=0)
+    """Optional ceiling on what this channel is shown."""
+    poll_interval_s: float | None = Field(default=None, gt=0)
+    """Order polling interval; None = the kind's default."""
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class OzonSettings(ChannelSettingsBase):
+    kind: Literal["ozon"]
+    client_id: str
+    api_key: SecretStr
+    warehouse_id: int = Field(ge=1)
+
+
+class WildberriesSettings(ChannelSettingsBase):
+    kind: Literal["wildberries"]
+    token: SecretStr
+    warehouse_id: int = Field(ge=1)
+
+
+class YandexMarketSettings(ChannelSettingsBase):
+    kind: Literal["yandex_market"]
+    api_key: SecretStr
+    campaign_id: int = Field(ge=1)
+    business_id: int = Field(ge=1)
+
+
+class WebhookSettings(ChannelSettingsBase):
+    """The seller's own storefront: ``{sku: quantity}`` changes POSTed to ``base_url``."""
+
+    kind: Literal["webhook"]
+    secret: SecretStr
+    """Key of the HMAC-SHA256 signature sent with every POST."""
+
+
+ChannelSettings = Annotated[
+    OzonSettings | WildberriesSettings | YandexMarketSettings | WebhookSettings,
+    Field(discriminator="kind"),
+]
+
+
 class Settings(BaseSettings):
     """Everything a deployment decides. Built once in the entry point and passed down."""
 
@@ -80,6 +141,16 @@ class Settings(BaseSettings):
     account: str = DEFAULT_ACCOUNT
     redis: RedisSettings = Field(default_factory=RedisSettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    channels: list[ChannelSettings] = Field(default_factory=list)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_names(cls, value: list[ChannelSettings]) -> list[ChannelSettings]:
+        names = [channel.name for channel in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"channel names must be unique: {', '.join(duplicates)}")
+        return value
 
     @classmethod
     def settings_customise_sources(

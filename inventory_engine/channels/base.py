@@ -1,0 +1,291 @@
+"""The one small interface every sales channel implements, and the failures mapped once.
+
+A channel client speaks one marketplace's HTTP API with an injected ``httpx.Client`` (base URL,
+explicit timeouts and credentials set by whoever builds it). It never touches Redis; the sync
+path decides what to push and what a failure means for the ledger.
+
+Failures of a whole request (raised)::
+
+    ChannelError
+    ├── ChannelRateLimitedError   429 / 420 / Ozon "rate limit" text: retry after ``retry_after_s``
+    ├── ChannelUnavailableError   5xx, timeouts, connection errors: retry with backoff
+    ├── ChannelRejectedError      other 4xx (bad auth, bad request): not retried blindly
+    └── PayloadError              a webhook payload or API answer that makes no sense
+
+Failures of single items inside a successful request come back in :class:`PushResult`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import httpx
+
+from inventory_engine.domain.models import OrderAction
+from inventory_engine.errors import InventoryError
+
+# -- values ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StockUpdate:
+    """Absolute stock for one item on one channel.
+
+    Attributes:
+        sku: the seller's SKU (for results and logs).
+        item_id: the channel's own id of the item (Ozon offer_id, WB chrtId, YM offer sku).
+        quantity: units the channel should offer, already clamped to the channel's ceiling.
+    """
+
+    sku: str
+    item_id: str
+    quantity: int
+
+
+class ItemOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    """The channel took the new value."""
+    THROTTLED = "throttled"
+    """Too soon for this item (Ozon's 30 s rule): send the latest value after ``retry_after_s``."""
+    RETRY = "retry"
+    """A passing per-item problem (e.g. WB StoreIsProcessing, or an unclear batch answer)."""
+    REJECTED = "rejected"
+    """The channel refuses this item (unknown id, value too big...): park it, do not loop."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    update: StockUpdate
+    outcome: ItemOutcome
+    code: str = ""
+    message: str = ""
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """One result per update sent, in the order sent."""
+
+    items: tuple[ItemResult, ...]
+
+    def by_outcome(self, outcome: ItemOutcome) -> list[ItemResult]:
+        return [item for item in self.items if item.outcome is outcome]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStock:
+    """What a channel shows for one item when read back.
+
+    ``sellable`` is the figure comparable with what we pushed: for Ozon ``present - reserved``
+    (Ozon keeps its own reservation for its postings), for WB the amount, for YM the AVAILABLE
+    (or FIT) count.
+    """
+
+    item_id: str
+    sellable: int
+    present: int | None = None
+    reserved: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLine:
+    """A line of a marketplace order, in the marketplace's item ids."""
+
+    item_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOrder:
+    """One order event from a channel, mapped to a ledger action.
+
+    Attributes:
+        order_id: the marketplace's order/posting id.
+        action: what it does to the ledger (``domain.status_rules``).
+        status: the marketplace's own status text, kept for inspection.
+        lines: the order's lines; empty when the event carried none.
+        needs_lines: the event carried no lines and the action needs them (Ozon
+            TYPE_STATE_CHANGED): fetch the order with ``get_order`` first.
+        event_key: what makes this event unique, for de-duplication of deliveries.
+        changed_at: when the marketplace says the change happened (ISO 8601), if it says.
+    """
+
+    order_id: str
+    action: OrderAction
+    status: str
+    lines: tuple[ChannelLine, ...] = ()
+    needs_lines: bool = False
+    event_key: str = ""
+    changed_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersPage:
+    """Orders changed since a cursor, and the cursor to ask with next time."""
+
+    orders: tuple[ChannelOrder, ...]
+    cursor: str
+    more: bool = False
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class ChannelError(InventoryError):
+    """A channel request failed as a whole."""
+
+    def __init__(self, channel: str, message: str) -> None:
+        self.channel = channel
+        super().__init__(f"{channel}: {message}")
+
+
+class ChannelRateLimitedError(ChannelError):
+    def __init__(self, channel: str, message: str, *, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(channel, f"rate limited, retry after {retry_after_s:.1f} s: {message}")
+
+
+class ChannelUnavailableError(ChannelError):
+    """5xx, timeout or connection failure: worth retrying with backoff."""
+
+
+class ChannelRejectedError(ChannelError):
+    """The request itself was refused (4xx other than rate limiting)."""
+
+    def __init__(
+        self,
+        channel: str,
+        status_code: int,
+        message: str,
+        *,
+        response: httpx.Response | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.response = response
+        super().__init__(channel, f"HTTP {status_code}: {message}")
+
+
+class PayloadError(ChannelError):
+    """A webhook payload or API answer that is malformed; ``code`` fits the caller's error shape."""
+
+    def __init__(self, channel: str, message: str, *, code: str = "invalid_payload") -> None:
+        self.code = code
+        super().__init__(channel, message)
+
+
+# -- the interface -----------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ChannelClient(Protocol):
+    """What the engine needs from a sales channel."""
+
+    kind: ClassVar[str]
+    """``ozon`` | ``wildberries`` | ``yandex_market`` | ``webhook``."""
+    max_batch: ClassVar[int]
+    """Most items one push request may carry."""
+    catalog_field: ClassVar[str]
+    """Catalog column holding the id stock is pushed under (``ozon_offer_id``, ``wb_chrt_id``)."""
+    order_item_field: ClassVar[str]
+    """Catalog column matching the item ids in this channel's orders (Ozon: ``ozon_sku``)."""
+
+    name: str
+    """The configured channel name (metric label, CLI flag)."""
+
+    def push_stock(self, updates: Sequence[StockUpdate]) -> PushResult:
+        """Send absolute stock for up to ``max_batch`` items; one result per item."""
+        ...
+
+    def read_stock(self, item_ids: Sequence[str]) -> dict[str, ChannelStock]:
+        """What the channel shows now for these items (missing ones are left out)."""
+        ...
+
+    def list_orders(self, cursor: str | None) -> OrdersPage:
+        """Orders new or changed since ``cursor`` (None: the channel's recent window)."""
+        ...
+
+    def get_order(self, order_id: str) -> ChannelOrder | None:
+        """One order with its lines, or None if the channel does not know it."""
+        ...
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+"""Explicit timeouts for every channel request; marketplaces answer stock calls in < 1 s."""
+
+
+def parse_retry_after(value: str | None, default_s: float) -> float:
+    """Seconds from a Retry-After-like header (a number of seconds); ``default_s`` otherwise."""
+    if value is None:
+        return default_s
+    try:
+        seconds = float(value)
+    except ValueError:
+        return default_s
+    return seconds if seconds >= 0 else default_s
+
+
+def send(
+    http: httpx.Client,
+    channel: str,
+    method: str,
+    url: str,
+    *,
+    json_body: Any = None,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    rate_limit_statuses: tuple[int, ...] = (429,),
+    retry_header: str = "Retry-After",
+    default_retry_s: float = 1.0,
+) -> httpx.Response:
+    """Send one request and map whole-request failures to the ChannelError tree.
+
+    Returns the response for any 2xx. A caller that understands a 4xx body (WB's 409 lists
+    the failed items) catches ChannelRejectedError and reads its ``response``.
+
+    Raises:
+        ChannelRateLimitedError, ChannelUnavailableError, ChannelRejectedError.
+    """
+    try:
+        response = http.request(
+            method, url, json=json_body, content=content, headers=headers, params=params
+        )
+    except httpx.TimeoutException as exc:
+        raise ChannelUnavailableError(channel, f"timeout on {method} {url}") from exc
+    except httpx.TransportError as exc:
+        raise ChannelUnavailableError(channel, f"{type(exc).__name__} on {method} {url}") from exc
+    status = response.status_code
+    if status in rate_limit_statuses:
+        retry = parse_retry_after(response.headers.get(retry_header), default_retry_s)
+        raise ChannelRateLimitedError(channel, _short(response), retry_after_s=retry)
+    if status >= 500:
+        raise ChannelUnavailableError(
+            channel, f"HTTP {status} on {method} {url}: {_short(response)}"
+        )
+    if not 200 <= status < 300:
+        # 4xx, and also 3xx: a redirect means a wrong URL, never "accepted".
+        raise ChannelRejectedError(channel, status, _short(response), response=response)
+    return response
+
+
+def response_json(channel: str, response: httpx.Response) -> Any:
+    """The JSON body of a 2xx answer.
+
+    Raises:
+        PayloadError: the body is not JSON.
+    """
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PayloadError(channel, f"answer is not JSON: {_short(response)}") from exc
+
+
+def _short(response: httpx.Response, limit: int = 300) -> str:
+    text = response.text
+    return text if len(text) <= limit else text[:limit] + "…"

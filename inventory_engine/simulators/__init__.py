@@ -1,0 +1,1 @@
+"""Marketplace simulators: real HTTP servers on loopback that behave as the marketplaces do."""

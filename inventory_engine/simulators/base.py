@@ -1,0 +1,237 @@
+"""Parts every marketplace simulator shares: fault injection, rate limits, a log of received
+stock values, limit-violation counters, and running an ASGI app on loopback in a thread.
+
+The simulators are real HTTP servers (Starlette on uvicorn) that behave as the reference says
+the marketplaces do. Each one also serves ``/_sim/...`` admin routes (not part of any
+marketplace API) that tests, the demo and the benchmarks use to create orders, inject faults
+and read what arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+class Faults(BaseModel):
+    """Faults injected into marketplace API calls (never into ``/_sim`` routes).
+
+    Rates are probabilities per request (per item for ``item_error_rate``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    """Answer 5xx (500/502/503 in turn)."""
+    rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
+    """Answer the marketplace's rate-limit status (429, or 420 on Yandex Market)."""
+    timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    """Hold the request ``hang_s`` seconds before answering 504, so clients time out."""
+    hang_s: float = Field(default=15.0, ge=0, le=120)
+    latency_ms: tuple[int, int] = (0, 0)
+    """Extra latency, uniform in [min, max] milliseconds, on every API call."""
+    item_error_rate: float = Field(default=0.0, ge=0, le=1)
+    """Per-item errors inside a stock push that otherwise succeeds."""
+    seed: int | None = None
+
+
+class FaultInjector:
+    """Decides, reproducibly when seeded, which requests fail and how."""
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.configure(faults or Faults())
+
+    def configure(self, faults: Faults) -> None:
+        self.faults = faults
+        self.random = random.Random(faults.seed)  # noqa: S311 - simulation, not security
+        self._errors = 0
+
+    async def delay(self) -> None:
+        low, high = self.faults.latency_ms
+        if high > 0:
+            await asyncio.sleep(self.random.uniform(low, max(low, high)) / 1000)
+
+    def roll(self, rate: float) -> bool:
+        return rate > 0 and self.random.random() < rate
+
+    def error_status(self) -> int:
+        self._errors += 1
+        return (500, 502, 503)[self._errors % 3]
+
+
+class TokenBucket:
+    """A token bucket on the monotonic clock: ``capacity`` burst, ``rate_per_s`` refill."""
+
+    def __init__(self, capacity: float, rate_per_s: float) -> None:
+        self.capacity = capacity
+        self.rate_per_s = rate_per_s
+        self.tokens = capacity
+        self.updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens. Returns 0 on success, else seconds until they would be there."""
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate_per_s)
+            self.updated = now
+            if self.tokens >= cost:
+                self.tokens -= cost
+                return 0.0
+            return (cost - self.tokens) / self.rate_per_s
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedValue:
+    """One stock value a simulator accepted: when (epoch ns), for which item, what value."""
+
+    at_ns: int
+    warehouse: str
+    item_id: str
+    value: int
+
+
+@dataclass
+class SimulatorState:
+    """Stock, received values and counters of one simulator (thread-safe)."""
+
+    stock: dict[tuple[str, str], int] = field(default_factory=dict)
+    received: list[ReceivedValue] = field(default_factory=list)
+    violations: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    counters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def accept(self, warehouse: str, item_id: str, value: int) -> None:
+        with self.lock:
+            self.stock[warehouse, item_id] = value
+            self.received.append(ReceivedValue(time.time_ns(), warehouse, item_id, value))
+
+    def violation(self, kind: str) -> None:
+        """Count a broken limit (the engine must keep these at 0)."""
+        with self.lock:
+            self.violations[kind] += 1
+
+    def count(self, name: str, by: int = 1) -> None:
+        with self.lock:
+            self.counters[name] += by
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "stock": [
+                    {"warehouse": w, "item_id": i, "value": v} for (w, i), v in self.stock.items()
+                ],
+                "violations": dict(self.violations),
+                "counters": dict(self.counters),
+                "received": len(self.received),
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.stock.clear()
+            self.received.clear()
+            self.violations.clear()
+            self.counters.clear()
+
+
+def admin_routes(state: SimulatorState, faults: FaultInjector) -> list[Route]:
+    """``/_sim`` routes shared by every simulator: state, received values, faults, reset."""
+
+    async def get_state(_: Request) -> Response:
+        return JSONResponse(state.snapshot())
+
+    async def get_received(request: Request) -> Response:
+        since = int(request.query_params.get("since", "0"))
+        with state.lock:
+            rows = [
+                {"at_ns": r.at_ns, "warehouse": r.warehouse, "item_id": r.item_id, "value": r.value}
+                for r in state.received[since:]
+            ]
+        return JSONResponse({"received": rows, "next": since + len(rows)})
+
+    async def put_faults(request: Request) -> Response:
+        faults.configure(Faults.model_validate(await request.json()))
+        return JSONResponse(faults.faults.model_dump())
+
+    async def reset(_: Request) -> Response:
+        state.reset()
+        faults.configure(Faults())
+        return JSONResponse({"reset": True})
+
+    return [
+        Route("/_sim/state", get_state, methods=["GET"]),
+        Route("/_sim/received", get_received, methods=["GET"]),
+        Route("/_sim/faults", put_faults, methods=["PUT"]),
+        Route("/_sim/reset", reset, methods=["POST"]),
+    ]
+
+
+@dataclass
+class RunningServer:
+    """An ASGI app served by uvicorn on 127.0.0.1 in a background thread."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve_in_thread(app: Starlette, *, port: int = 0, host: str = "127.0.0.1") -> RunningServer:
+    """Start ``app`` on ``host:port`` (0 = a free port) and return once it accepts requests.
+
+    Raises:
+        RuntimeError: the server did not start within 10 s.
+    """
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"simulator-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("simulator did not start")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return RunningServer(url=f"http://{host}:{bound}", server=server, thread=thread)
+
+
+async def injected_failure(
+    faults: FaultInjector,
+    *,
+    rate_limited: Callable[[], Response],
+    error: Callable[[int, str], Response],
+) -> Response | None:
+    """Apply latency, then maybe a timeout, a 5xx or a rate limit; None = answer normally.
+
+    Args:
+        rate_limited: the marketplace's own rate-limit answer (status, headers, body).
+        error: builds the marketplace's error body for a status and message.
+    """
+    await faults.delay()
+    f = faults.faults
+    if faults.roll(f.timeout_rate):
+        await asyncio.sleep(f.hang_s)
+        return error(504, "gateway timeout (injected)")
+    if faults.roll(f.error_rate):
+        return error(faults.error_status(), "internal error (injected)")
+    if faults.roll(f.rate_limit_rate):
+        return rate_limited()
+    return None
