@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from openapi_core import OpenAPI
+from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 SPEC_FILES = {
@@ -35,7 +35,9 @@ def specs_dir() -> Path:
 def spec(name: str) -> OpenAPI:
     """The OpenAPI document of one marketplace (or WB part), loaded once."""
     path = specs_dir() / SPEC_FILES[name]
-    return OpenAPI.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    # WB answers 401/429 as application/problem+json, which openapi-core cannot read by itself.
+    config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+    return OpenAPI.from_dict(json.loads(path.read_text(encoding="utf-8")), config=config)
 
 
 SERVER_URLS = {
