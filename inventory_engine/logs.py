@@ -33,6 +33,11 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    # Looked up on every call, not once: a test runner may swap sys.stderr and close the old one.
+    return structlog.PrintLogger(file=sys.stderr)

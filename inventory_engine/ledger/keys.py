@@ -3,15 +3,15 @@
 Every key of one seller account carries the ``{account}`` hash tag, so one Lua script may touch
 every SKU of an order atomically and a Redis Cluster can shard by account later::
 
-    inv:{<account>}:on_hand:<location>     hash  sku -> units physically there
-    inv:{<account>}:reserved:<location>    hash  sku -> units held by open orders
+    inv:{<account>}:on_hand                hash  "<location>|<sku>" -> units physically there
+    inv:{<account>}:reserved               hash  "<location>|<sku>" -> units held by open orders
     inv:{<account>}:locations              set   every location that has stock
     inv:{<account>}:bundles                hash  bundle sku -> "A:2;B:1" (components per unit)
     inv:{<account>}:bundle_parents         hash  component sku -> "B1;B2" (bundles that use it)
     inv:{<account>}:catalog                hash  sku -> JSON catalog record (marketplace ids)
     inv:{<account>}:catalog_index:<field>  hash  marketplace id -> sku (ozon_sku, wb_chrt_id, ...)
     inv:{<account>}:order:<channel>:<id>   hash  one order's state machine (see lua/_lib.lua)
-    inv:{<account>}:expiry:<location>      zset  order key -> expiry ms (storefront holds)
+    inv:{<account>}:expiry                 zset  order key -> expiry ms (storefront holds)
     inv:{<account>}:journal                stream  audit journal, capped
     inv:{<account>}:oversold               hash  "<channel>|<order>|<sku>" -> JSON shortfall
     inv:{<account>}:unknown_skus           hash  "<channel>|<order>" -> JSON parked lines
@@ -36,11 +36,22 @@ class AccountKeys:
     def base(self) -> str:
         return f"{KEY_PREFIX}:{{{self.account}}}"
 
-    def on_hand(self, location: str) -> str:
-        return f"{self.base}:on_hand:{location}"
+    @property
+    def on_hand(self) -> str:
+        return f"{self.base}:on_hand"
 
-    def reserved(self, location: str) -> str:
-        return f"{self.base}:reserved:{location}"
+    @property
+    def reserved(self) -> str:
+        return f"{self.base}:reserved"
+
+    @staticmethod
+    def stock_field(location: str, sku: str) -> str:
+        """Field of a SKU at a location in the on_hand and reserved hashes.
+
+        One hash per account (not per location) keeps the scripts' KEYS fixed, so an event
+        for a known order can work at the order's own location without a second round trip.
+        """
+        return f"{location}|{sku}"
 
     @property
     def locations(self) -> str:
@@ -68,8 +79,9 @@ class AccountKeys:
     def order_prefix(self) -> str:
         return f"{self.base}:order:"
 
-    def expiry(self, location: str) -> str:
-        return f"{self.base}:expiry:{location}"
+    @property
+    def expiry(self) -> str:
+        return f"{self.base}:expiry"
 
     @property
     def journal(self) -> str:

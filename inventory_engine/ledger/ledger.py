@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import redis
@@ -33,12 +33,15 @@ from inventory_engine.domain.models import (
     check_stock_level,
     merge_lines,
 )
-from inventory_engine.errors import LedgerUnavailableError, ReservationNotFoundError
+from inventory_engine.errors import (
+    LedgerUnavailableError,
+    ReservationNotFoundError,
+    StockLevelError,
+)
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.results import (
     OrderOutcome,
     ReservationOutcome,
-    WrongLocation,
     decode_change_reply,
     decode_expire_reply,
     decode_order_reply,
@@ -76,8 +79,27 @@ class OrderEvent:
     location: str = DEFAULT_LOCATION
 
 
+def _checked(event: OrderEvent) -> OrderEvent:
+    """The event with its identifiers validated and stripped (the key uses these values)."""
+    return replace(
+        event,
+        channel=check_identifier(event.channel, "channel"),
+        order_id=check_identifier(event.order_id, "order_id"),
+        location=check_location(event.location),
+    )
+
+
+def check_location(location: str) -> str:
+    """A location name: an identifier without ``|`` (it separates location and SKU in fields)."""
+    location = check_identifier(location, "location")
+    if "|" in location:
+        raise ValueError("location may not contain '|'")
+    return location
+
+
 def _lines_json(lines: Iterable[OrderLine]) -> str:
-    merged = merge_lines(lines)
+    # Sorted: the same cart in another line order is the same request.
+    merged = sorted(merge_lines(lines), key=lambda line: line.sku)
     if len(merged) > MAX_ORDER_LINES:
         raise ValueError(f"an order may have at most {MAX_ORDER_LINES} distinct lines")
     return json.dumps([[line.sku, line.quantity] for line in merged], separators=(",", ":"))
@@ -114,11 +136,11 @@ class RedisLedger:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _keys(self, location: str, order_key: str | None = None) -> list[str]:
+    def _keys(self, order_key: str | None = None) -> list[str]:
         k = self.keys
         return [
-            k.on_hand(location),
-            k.reserved(location),
+            k.on_hand,
+            k.reserved,
             k.bundles,
             k.bundle_parents,
             k.catalog,
@@ -127,7 +149,7 @@ class RedisLedger:
             k.locations,
             k.oversold,
             k.unknown_skus,
-            k.expiry(location),
+            k.expiry,
             order_key or k.base,  # placeholder: scripts without an order never touch it
             *(k.dirty(c) for c in self.channels),
         ]
@@ -135,7 +157,7 @@ class RedisLedger:
     def _argv(self, location: str, *rest: Any) -> list[Any]:
         return [
             self.clock(),
-            location,
+            check_location(location),
             len(self.channels),
             self._journal_max,
             self._retention_ms,
@@ -181,19 +203,21 @@ class RedisLedger:
         return self._apply(event)
 
     def record_orders(self, events: Sequence[OrderEvent]) -> list[OrderOutcome]:
-        """Record many events in one pipelined round trip (each is still its own atomic call)."""
+        """Record many events in one pipelined round trip, in order; each is its own atomic
+        call, exactly as if recorded one by one."""
+        checked = [_checked(event) for event in events]
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
-            for event in events:
-                self._queue_event(event, pipe)
-            replies = pipe.execute()
-        outcomes = []
-        for event, reply in zip(events, replies, strict=True):
-            try:
-                outcomes.append(decode_order_reply(reply))
-            except WrongLocation as moved:
-                outcomes.append(self._apply(event, location=moved.location))
-        return outcomes
+            for event in checked:
+                if event.action is not OrderAction.IGNORE:
+                    self._queue_event(event, pipe)
+            replies = iter(pipe.execute())
+        return [
+            OrderOutcome(False, None)
+            if event.action is OrderAction.IGNORE
+            else decode_order_reply(next(replies))
+            for event in checked
+        ]
 
     def commit(
         self,
@@ -238,17 +262,11 @@ class RedisLedger:
         )
 
     def _queue_event(
-        self,
-        event: OrderEvent,
-        client: redis.Redis | Pipeline,
-        *,
-        event_id: str = "",
-        location: str | None = None,
+        self, event: OrderEvent, client: redis.Redis | Pipeline, *, event_id: str = ""
     ) -> Any:
-        location = location or event.location
-        keys = self._keys(location, self.keys.order(event.channel, event.order_id))
+        keys = self._keys(self.keys.order(event.channel, event.order_id))
         args = self._argv(
-            location,
+            event.location,
             event.channel,
             event.order_id,
             event.action.value,
@@ -258,21 +276,12 @@ class RedisLedger:
         )
         return self._run("apply_order_event", keys, args, client)
 
-    def _apply(
-        self, event: OrderEvent, *, event_id: str = "", location: str | None = None
-    ) -> OrderOutcome:
+    def _apply(self, event: OrderEvent, *, event_id: str = "") -> OrderOutcome:
+        """One event. IGNORE never reaches Redis: (False, None) even for a known order."""
         if event.action is OrderAction.IGNORE:
             return OrderOutcome(False, None)
-        check_identifier(event.channel, "channel")
-        check_identifier(event.order_id, "order_id")
-        try:
-            return decode_order_reply(
-                self._queue_event(event, self.client, event_id=event_id, location=location)
-            )
-        except WrongLocation as moved:
-            if location is not None:
-                raise
-            return self._apply(event, event_id=event_id, location=moved.location)
+        reply = self._queue_event(_checked(event), self.client, event_id=event_id)
+        return decode_order_reply(reply)
 
     # -- storefront holds ----------------------------------------------------------------------
 
@@ -291,39 +300,31 @@ class RedisLedger:
             InsufficientStockError: some line is short (each short line listed); nothing held.
             ReservationConflictError: the id was used before with other lines.
         """
-        check_identifier(reservation_id, "reservation_id")
+        reservation_id = check_identifier(reservation_id, "reservation_id")
+        channel = check_identifier(channel, "channel")
         if ttl_s is not None and ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
         expires = "" if ttl_s is None else self.clock() + ttl_s * 1000
         order_key = self.keys.order(channel, reservation_id)
         args = self._argv(location, channel, reservation_id, _lines_json(lines), expires)
-        try:
-            reply = self._run("try_reserve", self._keys(location, order_key), args)
-            return decode_reserve_reply(reservation_id, reply)
-        except WrongLocation as moved:
-            args[1] = moved.location
-            reply = self._run("try_reserve", self._keys(moved.location, order_key), args)
-            return decode_reserve_reply(reservation_id, reply)
+        reply = self._run("try_reserve", self._keys(order_key), args)
+        return decode_reserve_reply(reservation_id, reply)
 
     def expire_due(self, *, limit: int = EXPIRE_SWEEP_BATCH) -> int:
-        """Release storefront holds whose TTL has passed, at every location. Returns how many."""
+        """Release storefront holds whose TTL has passed. Returns how many were released."""
         released = 0
-        with redis_errors():
-            locations = [_text(loc) for loc in self.client.smembers(self.keys.locations)]
-        for location in sorted(set(locations) | {DEFAULT_LOCATION}):
-            while True:
-                with redis_errors():
-                    due = self.client.zrangebyscore(
-                        self.keys.expiry(location), "-inf", self.clock(), start=0, num=limit
-                    )
-                if not due:
-                    break
-                keys = self._keys(location) + [_text(key) for key in cast(list[bytes], due)]
-                count = decode_expire_reply(self._run("expire_due", keys, self._argv(location)))
-                released += count
-                if len(due) < limit:
-                    break
-        return released
+        while True:
+            with redis_errors():
+                due = self.client.zrangebyscore(
+                    self.keys.expiry, "-inf", self.clock(), start=0, num=limit
+                )
+            if not due:
+                return released
+            keys = self._keys() + [_text(key) for key in cast(list[bytes], due)]
+            args = self._argv(DEFAULT_LOCATION)
+            released += decode_expire_reply(self._run("expire_due", keys, args))
+            if len(due) < limit:
+                return released
 
     # -- stock counts --------------------------------------------------------------------------
 
@@ -364,7 +365,7 @@ class RedisLedger:
         args = self._argv(
             location, "add", reason, source, MAX_STOCK_LEVEL, check_identifier(sku, "sku"), delta
         )
-        return decode_change_reply(self._run("change_on_hand", self._keys(location), args))
+        return decode_change_reply(self._run("change_on_hand", self._keys(), args))
 
     def import_on_hand(
         self,
@@ -379,16 +380,25 @@ class RedisLedger:
 
         Every row is validated before the first chunk is sent, so a bad row changes nothing.
         """
-        check_identifier(location, "location")
+        check_location(location)
         checked = [(check_identifier(sku, "sku"), check_stock_level(qty)) for sku, qty in rows]
         if len({sku for sku, _ in checked}) != len(checked):
             raise ValueError("a SKU appears twice for the same location")
+        # Checked up front as well as in the script, so a bundle in a late chunk cannot leave
+        # the earlier chunks written.
+        with redis_errors():
+            flags = (
+                self.client.hmget(self.keys.bundles, [sku for sku, _ in checked]) if checked else []
+            )
+        for (sku, _), recipe in zip(checked, flags, strict=True):
+            if recipe is not None:
+                raise StockLevelError(sku, "is a bundle: its stock comes from its components")
         changed = 0
         for start in range(0, len(checked), STOCK_IMPORT_CHUNK):
             chunk = checked[start : start + STOCK_IMPORT_CHUNK]
             pairs = [value for row in chunk for value in row]
             args = self._argv(location, "set", reason, source, MAX_STOCK_LEVEL, *pairs)
-            changed += decode_change_reply(self._run("change_on_hand", self._keys(location), args))
+            changed += decode_change_reply(self._run("change_on_hand", self._keys(), args))
             if progress is not None:
                 progress(len(chunk))
         return changed

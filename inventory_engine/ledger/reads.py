@@ -140,22 +140,21 @@ class LedgerReader:
         return SkuStock(sku, levels, known=known or self._has_record(sku, locations))
 
     def _levels(self, sku: str, locations: list[str]) -> dict[str, StockLevel]:
+        fields = [self.keys.stock_field(loc, sku) for loc in locations]
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
-            for loc in locations:
-                pipe.hget(self.keys.on_hand(loc), sku)
-                pipe.hget(self.keys.reserved(loc), sku)
-            raw = pipe.execute()
+            pipe.hmget(self.keys.on_hand, fields)
+            pipe.hmget(self.keys.reserved, fields)
+            on_hand, reserved = pipe.execute()
         return {
-            loc: StockLevel(
-                sku=sku, location=loc, on_hand=_int(raw[2 * i]), reserved=_int(raw[2 * i + 1])
-            )
-            for i, loc in enumerate(locations)
+            loc: StockLevel(sku=sku, location=loc, on_hand=_int(oh), reserved=_int(rs))
+            for loc, oh, rs in zip(locations, on_hand, reserved, strict=True)
         }
 
     def _has_record(self, sku: str, locations: list[str]) -> bool:
+        fields = [self.keys.stock_field(loc, sku) for loc in locations]
         with redis_errors():
-            return any(self.client.hexists(self.keys.on_hand(loc), sku) for loc in locations)
+            return any(v is not None for v in self.client.hmget(self.keys.on_hand, fields))
 
     def order(self, channel: str, order_id: str) -> OrderRecord | None:
         with redis_errors():

@@ -1,7 +1,7 @@
 """The one place where the Lua scripts' status codes become typed results or domain errors.
 
-Codes (mirrored in ``lua/_lib.lua``): 1 applied, 2 no-op (duplicate or too late), 3 wrong
-location, 4 not found, 5 insufficient stock, 6 conflict, 7 out of range, 8 is a bundle.
+Codes (mirrored in ``lua/_lib.lua``): 1 applied, 2 no-op (duplicate or too late), 3 not found,
+4 insufficient stock, 5 conflict, 6 out of range, 7 is a bundle.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ from inventory_engine.errors import (
 class Status(IntEnum):
     APPLIED = 1
     NOOP = 2
-    WRONG_LOCATION = 3
-    NOT_FOUND = 4
-    INSUFFICIENT = 5
-    CONFLICT = 6
-    OUT_OF_RANGE = 7
-    IS_BUNDLE = 8
+    NOT_FOUND = 3
+    INSUFFICIENT = 4
+    CONFLICT = 5
+    OUT_OF_RANGE = 6
+    IS_BUNDLE = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +56,6 @@ class ReservationOutcome:
     expires_at_ms: int | None
 
 
-class WrongLocation(Exception):
-    """The order is recorded at another location; the caller repeats the call there."""
-
-    def __init__(self, location: str) -> None:
-        self.location = location
-        super().__init__(location)
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -74,18 +65,12 @@ def _status(reply: list[Any]) -> Status:
 
 
 def decode_order_reply(reply: list[Any]) -> OrderOutcome:
-    """Decode apply_order_event.lua.
-
-    Raises:
-        WrongLocation: the order lives at another location.
-    """
+    """Decode apply_order_event.lua."""
     status = _status(reply)
     if status is Status.APPLIED:
         return OrderOutcome(True, OrderState(_text(reply[1])), int(reply[2]), int(reply[3]))
     if status is Status.NOOP:
         return OrderOutcome(False, OrderState(_text(reply[1])))
-    if status is Status.WRONG_LOCATION:
-        raise WrongLocation(_text(reply[1]))
     if status is Status.NOT_FOUND:
         return OrderOutcome(False, None)
     raise AssertionError(f"unexpected reply from apply_order_event: {reply!r}")
@@ -97,7 +82,6 @@ def decode_reserve_reply(reservation_id: str, reply: list[Any]) -> ReservationOu
     Raises:
         InsufficientStockError: some line is short; nothing was held.
         ReservationConflictError: the id exists with other lines.
-        WrongLocation: the reservation lives at another location.
     """
     status = _status(reply)
     if status in (Status.APPLIED, Status.NOOP):
@@ -114,8 +98,6 @@ def decode_reserve_reply(reservation_id: str, reply: list[Any]) -> ReservationOu
         raise InsufficientStockError(items)
     if status is Status.CONFLICT:
         raise ReservationConflictError(reservation_id, _text(reply[1]))
-    if status is Status.WRONG_LOCATION:
-        raise WrongLocation(_text(reply[1]))
     raise AssertionError(f"unexpected reply from try_reserve: {reply!r}")
 
 

@@ -1,8 +1,8 @@
 -- _lib.lua: helpers shared by every ledger script. ledger/scripts.py prepends this file to each
 -- operation's file before registering it, so every script has the same KEYS/ARGV prologue:
 --
--- KEYS[1]  inv:{a}:on_hand:<location>    hash sku -> units on hand
--- KEYS[2]  inv:{a}:reserved:<location>   hash sku -> units reserved
+-- KEYS[1]  inv:{a}:on_hand               hash "<location>|<sku>" -> units on hand
+-- KEYS[2]  inv:{a}:reserved              hash "<location>|<sku>" -> units reserved
 -- KEYS[3]  inv:{a}:bundles               hash bundle sku -> "A:2;B:1"
 -- KEYS[4]  inv:{a}:bundle_parents        hash component sku -> "B1;B2"
 -- KEYS[5]  inv:{a}:catalog               hash sku -> catalog JSON (a SKU listed there is known)
@@ -11,12 +11,13 @@
 -- KEYS[8]  inv:{a}:locations             set of locations
 -- KEYS[9]  inv:{a}:oversold              hash "<channel>|<order>|<sku>" -> JSON
 -- KEYS[10] inv:{a}:unknown_skus          hash "<channel>|<order>" -> JSON
--- KEYS[11] inv:{a}:expiry:<location>     zset order key -> expiry ms
+-- KEYS[11] inv:{a}:expiry                zset order key -> expiry ms
 -- KEYS[12] inv:{a}:order:<channel>:<id>  the order hash (scripts without one pass a placeholder)
 -- KEYS[13 .. 12+N] inv:{a}:dirty:<channel> for each of the N published channels
 -- KEYS[13+N ..]   operation-specific extra keys
 --
--- ARGV[1] now_ms   ARGV[2] location   ARGV[3] N (number of dirty keys)
+-- ARGV[1] now_ms   ARGV[2] location (of new orders and counts; a known order keeps its own)
+-- ARGV[3] N (number of dirty keys)
 -- ARGV[4] journal max length (approximate)   ARGV[5] retention ms of finished orders
 -- ARGV[6 ..] operation-specific
 --
@@ -26,13 +27,13 @@
 -- partial events).
 --
 -- Status codes returned by every script (decoded in ledger/results.py only):
-local APPLIED, NOOP, WRONG_LOCATION, NOT_FOUND, INSUFFICIENT, CONFLICT, OUT_OF_RANGE, IS_BUNDLE =
-  1, 2, 3, 4, 5, 6, 7, 8
+local APPLIED, NOOP, NOT_FOUND, INSUFFICIENT, CONFLICT, OUT_OF_RANGE, IS_BUNDLE = 1, 2, 3, 4, 5, 6, 7
 
 local K_ON_HAND, K_RESERVED, K_BUNDLES, K_PARENTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_CATALOG, K_JOURNAL, K_COUNTERS, K_LOCATIONS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local K_OVERSOLD, K_UNKNOWN, K_EXPIRY, K_ORDER = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local NOW_MS = tonumber(ARGV[1])
+-- Not constant: a script working on a known order switches to the location stored with it.
 local LOCATION = ARGV[2]
 local N_DIRTY = tonumber(ARGV[3])
 local JOURNAL_MAXLEN = ARGV[4]
@@ -44,6 +45,19 @@ local FIRST_EXTRA_KEY = FIRST_DIRTY + N_DIRTY
 local function int_or_zero(value)
   if value then return tonumber(value) end
   return 0
+end
+
+-- The counter field of a SKU at the current location.
+local function field(sku)
+  return LOCATION .. '|' .. sku
+end
+
+local function on_hand_of(sku)
+  return int_or_zero(redis.call('HGET', K_ON_HAND, field(sku)))
+end
+
+local function reserved_of(sku)
+  return int_or_zero(redis.call('HGET', K_RESERVED, field(sku)))
 end
 
 local function split(text, sep)
@@ -77,18 +91,18 @@ end
 -- Move one SKU's counters by the given deltas, journal it and mark it dirty.
 -- Returns on_hand and reserved after the change.
 local function change(sku, d_on_hand, d_reserved, op, channel, order_id, reason)
-  local oh0 = int_or_zero(redis.call('HGET', K_ON_HAND, sku))
-  local rs0 = int_or_zero(redis.call('HGET', K_RESERVED, sku))
+  local oh0, rs0 = on_hand_of(sku), reserved_of(sku)
   local oh1, rs1 = oh0 + d_on_hand, rs0 + d_reserved
-  if d_on_hand ~= 0 then redis.call('HSET', K_ON_HAND, sku, oh1) end
-  if d_reserved ~= 0 then redis.call('HSET', K_RESERVED, sku, rs1) end
+  if d_on_hand ~= 0 then redis.call('HSET', K_ON_HAND, field(sku), oh1) end
+  if d_reserved ~= 0 then redis.call('HSET', K_RESERVED, field(sku), rs1) end
   journal(op, channel, order_id, sku, oh0, oh1, rs0, rs1, reason)
   mark_dirty(sku)
   return oh1, rs1
 end
 
 local function is_known(sku)
-  return redis.call('HEXISTS', K_ON_HAND, sku) == 1 or redis.call('HEXISTS', K_CATALOG, sku) == 1
+  return redis.call('HEXISTS', K_ON_HAND, field(sku)) == 1
+    or redis.call('HEXISTS', K_CATALOG, sku) == 1
     or redis.call('HEXISTS', K_BUNDLES, sku) == 1
 end
 
@@ -119,10 +133,11 @@ local function expand(request_lines)
 end
 
 -- Units per component for stored lines, in first-seen order (deterministic journal order).
+-- Lines fully cancelled by a partial release (quantity 0) demand nothing.
 local function demand_of(lines)
   local order, totals = {}, {}
   for _, line in ipairs(lines) do
-    for _, part in ipairs(line[3]) do
+    for _, part in ipairs(line[2] > 0 and line[3] or {}) do
       local sku = part[1]
       if totals[sku] == nil then
         order[#order + 1] = sku

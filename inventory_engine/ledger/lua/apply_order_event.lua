@@ -12,25 +12,25 @@
 -- ARGV[10] marketplace status text ("" if none)
 -- ARGV[11] event id: makes a partial release idempotent ("" = not partial)
 --
--- Returns {APPLIED, state, oversold_units, unknown_lines} | {NOOP, state} |
---         {WRONG_LOCATION, stored_location} | {NOT_FOUND}
+-- Returns {APPLIED, state, oversold_units, unknown_lines} | {NOOP, state} | {NOT_FOUND}
+-- A known order is always worked on at the location stored with it, whatever ARGV[2] says.
 
 local channel, order_id, action = ARGV[6], ARGV[7], ARGV[8]
 local req, status, event_id = ARGV[9], ARGV[10], ARGV[11]
 
+local ACTIONS = {reserve = true, hold = true, commit = true, final = true,
+                 cancel_after_ship = true, release = true}
+if not ACTIONS[action] then return redis.error_reply('unknown action ' .. tostring(action)) end
+
 local state = redis.call('HGET', K_ORDER, 'state')
-if state then
-  local loc = redis.call('HGET', K_ORDER, 'loc')
-  if loc ~= LOCATION then return {WRONG_LOCATION, loc} end
-end
+if state then LOCATION = redis.call('HGET', K_ORDER, 'loc') end
 if status ~= '' and state then redis.call('HSET', K_ORDER, 'status', status) end
 
 local function oversold_check(lines)
   local order, totals = demand_of(lines)
   local units = 0
   for _, sku in ipairs(order) do
-    local oh = int_or_zero(redis.call('HGET', K_ON_HAND, sku))
-    local rs = int_or_zero(redis.call('HGET', K_RESERVED, sku))
+    local oh, rs = on_hand_of(sku), reserved_of(sku)
     local available = oh - rs
     if available < 0 then
       local short = math.min(totals[sku], -available)
@@ -73,7 +73,6 @@ if not state then
     -- The goods already left (commit, final or cancelled after ship): on_hand drops directly.
     new_state = ({commit = 'committed', final = 'final',
                   cancel_after_ship = 'cancelled_after_ship'})[action]
-    if not new_state then return redis.error_reply('unknown action ' .. action) end
     move_lines(lines, -1, 0, 'commit', channel, order_id, action .. ' of an unseen order')
   end
   oversold = oversold_check(lines)
@@ -86,19 +85,21 @@ if action == 'release' and event_id ~= '' then
   if state ~= 'reserved' then return {NOOP, state} end
   if redis.call('HEXISTS', K_ORDER, 'ev:' .. event_id) == 1 then return {NOOP, state} end
   redis.call('HSET', K_ORDER, 'ev:' .. event_id, NOW_MS)
-  local lines, to_release, remaining = stored_lines(), {}, 0
+  local to_release, kept, remaining = {}, {}, 0
   local asked = {}
   for _, line in ipairs(cjson.decode(req)) do asked[line[1]] = (asked[line[1]] or 0) + line[2] end
-  for _, line in ipairs(lines) do
+  for _, line in ipairs(stored_lines()) do
     local q = math.min(asked[line[1]] or 0, line[2])
     if q > 0 then
       to_release[#to_release + 1] = {line[1], q, line[3]}
       line[2] = line[2] - q
     end
+    -- A line cancelled to zero is dropped, so later commits neither journal nor republish it.
+    if line[2] > 0 then kept[#kept + 1] = line end
     remaining = remaining + line[2]
   end
   move_lines(to_release, 0, -1, 'release', channel, order_id, 'partial cancel')
-  redis.call('HSET', K_ORDER, 'lines', cjson.encode(lines))
+  redis.call('HSET', K_ORDER, 'lines', cjson.encode(kept))
   if remaining == 0 then
     finish_order('released')
     return {APPLIED, 'released', 0, 0}

@@ -13,10 +13,14 @@ local plan = {}
 for i = 10, #ARGV, 2 do
   local sku, value = ARGV[i], tonumber(ARGV[i + 1])
   if redis.call('HEXISTS', K_BUNDLES, sku) == 1 then return {IS_BUNDLE, sku} end
-  local now = int_or_zero(redis.call('HGET', K_ON_HAND, sku))
+  local now = on_hand_of(sku)
   local wanted = value
   if mode == 'add' then wanted = now + value end
-  if wanted < 0 or wanted > max_level then return {OUT_OF_RANGE, sku, now, wanted} end
+  -- Receiving goods may still leave a count below zero (after an oversell shipped); only a
+  -- removal may not take it there, and nothing may pass the ceiling.
+  if wanted > max_level or (wanted < 0 and (mode == 'set' or value < 0)) then
+    return {OUT_OF_RANGE, sku, now, wanted}
+  end
   plan[#plan + 1] = {sku, now, wanted}
 end
 
@@ -24,9 +28,9 @@ redis.call('SADD', K_LOCATIONS, LOCATION)
 local changed = 0
 for _, item in ipairs(plan) do
   local sku, now, wanted = item[1], item[2], item[3]
-  if redis.call('HEXISTS', K_ON_HAND, sku) == 0 or wanted ~= now then
+  if redis.call('HEXISTS', K_ON_HAND, field(sku)) == 0 or wanted ~= now then
     -- HSET first so that a count of 0 still makes the SKU known at this location.
-    redis.call('HSET', K_ON_HAND, sku, now)
+    redis.call('HSET', K_ON_HAND, field(sku), now)
     change(sku, wanted - now, 0, mode == 'set' and 'set_on_hand' or 'adjust_on_hand',
       source, '', reason)
     changed = changed + 1

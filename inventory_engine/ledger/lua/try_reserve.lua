@@ -7,15 +7,12 @@
 -- ARGV[9] expiry ms ("" = held until committed or released)
 --
 -- Returns {APPLIED, 'reserved', expiry_ms} | {NOOP, state, expiry_ms} | {CONFLICT, state} |
---         {WRONG_LOCATION, stored_location} | {INSUFFICIENT, sku, requested, available, ...}
+--         {INSUFFICIENT, sku, requested, available, ...}
 
 local channel, reservation_id, req, expires = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 
 local state = redis.call('HGET', K_ORDER, 'state')
 if state then
-  if redis.call('HGET', K_ORDER, 'loc') ~= LOCATION then
-    return {WRONG_LOCATION, redis.call('HGET', K_ORDER, 'loc')}
-  end
   if redis.call('HGET', K_ORDER, 'req') ~= req then return {CONFLICT, state} end
   return {NOOP, state, int_or_zero(redis.call('HGET', K_ORDER, 'exp'))}
 end
@@ -25,8 +22,7 @@ local lines, unknown = expand(request_lines)
 local order, totals = demand_of(lines)
 local available = {}
 for _, sku in ipairs(order) do
-  available[sku] = int_or_zero(redis.call('HGET', K_ON_HAND, sku))
-    - int_or_zero(redis.call('HGET', K_RESERVED, sku))
+  available[sku] = on_hand_of(sku) - reserved_of(sku)
 end
 
 -- Every requested line is checked against the combined demand on its components, so two lines
