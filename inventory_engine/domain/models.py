@@ -68,7 +68,7 @@ def check_identifier(value: str, what: str) -> str:
         raise ValueError(f"{what} must not be empty")
     if len(value) > MAX_ID_LENGTH:
         raise ValueError(f"{what} is longer than {MAX_ID_LENGTH} characters")
-    if any(ch in value for ch in "\r\n\t") or not value.isprintable():
+    if not value.isprintable():  # also refuses tabs and line breaks
         raise ValueError(f"{what} must be printable text on one line")
     return value
 

@@ -21,6 +21,7 @@ from inventory_engine.constants import (
     EXPIRE_SWEEP_BATCH,
     FINISHED_ORDER_RETENTION_MS,
     JOURNAL_MAX_ENTRIES,
+    MAX_LINE_QUANTITY,
     MAX_ORDER_LINES,
     MAX_STOCK_LEVEL,
     STOCK_IMPORT_CHUNK,
@@ -31,7 +32,6 @@ from inventory_engine.domain.models import (
     OrderLine,
     check_identifier,
     check_stock_level,
-    merge_lines,
 )
 from inventory_engine.errors import (
     LedgerUnavailableError,
@@ -81,12 +81,12 @@ class OrderEvent:
 
 def _checked(event: OrderEvent) -> OrderEvent:
     """The event with its identifiers validated and stripped (the key uses these values)."""
-    return replace(
-        event,
-        channel=check_identifier(event.channel, "channel"),
-        order_id=check_identifier(event.order_id, "order_id"),
-        location=check_location(event.location),
-    )
+    channel = check_identifier(event.channel, "channel")
+    order_id = check_identifier(event.order_id, "order_id")
+    location = check_location(event.location)
+    if (channel, order_id, location) == (event.channel, event.order_id, event.location):
+        return event  # the common case: nothing to strip, no copy
+    return replace(event, channel=channel, order_id=order_id, location=location)
 
 
 def check_location(location: str) -> str:
@@ -98,11 +98,18 @@ def check_location(location: str) -> str:
 
 
 def _lines_json(lines: Iterable[OrderLine]) -> str:
-    # Sorted: the same cart in another line order is the same request.
-    merged = sorted(merge_lines(lines), key=lambda line: line.sku)
-    if len(merged) > MAX_ORDER_LINES:
+    """Lines as the scripts take them: ``[[sku, qty], ...]``, one per SKU, sorted by SKU (the
+    same cart in another line order is the same request)."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.sku] = totals.get(line.sku, 0) + line.quantity
+    if not totals:
+        raise ValueError("an order needs at least one line")
+    if len(totals) > MAX_ORDER_LINES:
         raise ValueError(f"an order may have at most {MAX_ORDER_LINES} distinct lines")
-    return json.dumps([[line.sku, line.quantity] for line in merged], separators=(",", ":"))
+    if any(qty > MAX_LINE_QUANTITY for qty in totals.values()):
+        raise ValueError(f"a SKU's total quantity may not exceed {MAX_LINE_QUANTITY}")
+    return json.dumps(sorted(totals.items()), separators=(",", ":"))
 
 
 class RedisLedger:
@@ -133,12 +140,8 @@ class RedisLedger:
         self._journal_max = journal_max_entries
         self._retention_ms = retention_ms
         self._scripts = register_scripts(client)
-
-    # -- plumbing ------------------------------------------------------------------------------
-
-    def _keys(self, order_key: str | None = None) -> list[str]:
         k = self.keys
-        return [
+        self._keys_head = (
             k.on_hand,
             k.reserved,
             k.bundles,
@@ -150,9 +153,15 @@ class RedisLedger:
             k.oversold,
             k.unknown_skus,
             k.expiry,
-            order_key or k.base,  # placeholder: scripts without an order never touch it
-            *(k.dirty(c) for c in self.channels),
-        ]
+        )
+        # After the order key (or a placeholder that scripts without an order never touch).
+        self._keys_tail = tuple(k.dirty(c) for c in self.channels)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _keys(self, order_key: str | None = None) -> list[str]:
+        # The key list is the same for every call but the order key: built once (hot path).
+        return [*self._keys_head, order_key or self.keys.base, *self._keys_tail]
 
     def _argv(self, location: str, *rest: Any) -> list[Any]:
         return [

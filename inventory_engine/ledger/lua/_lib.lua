@@ -150,26 +150,37 @@ local function demand_of(lines)
 end
 
 -- Apply the same signed multiple of the demand to on_hand and/or reserved of every component.
+-- Returns the components in order, their demand, and their {on_hand, reserved} afterwards.
 local function move_lines(lines, on_hand_sign, reserved_sign, op, channel, order_id, reason)
   local order, totals = demand_of(lines)
+  local after = {}
   for _, sku in ipairs(order) do
     local q = totals[sku]
-    change(sku, on_hand_sign * q, reserved_sign * q, op, channel, order_id, reason)
+    local oh, rs = change(sku, on_hand_sign * q, reserved_sign * q, op, channel, order_id, reason)
+    after[sku] = {oh, rs}
+  end
+  return order, totals, after
+end
+
+-- Finished orders (and tombstones) expire after the retention time; open ones never have a
+-- TTL, since states never move backwards from finished to open.
+local function expire_if_finished(state)
+  if state ~= 'reserved' and state ~= 'committed' then
+    redis.call('PEXPIRE', K_ORDER, RETENTION_MS)
   end
 end
 
 local function finish_order(state)
   redis.call('HSET', K_ORDER, 'state', state, 'updated_ms', NOW_MS)
-  if state == 'reserved' or state == 'committed' then
-    redis.call('PERSIST', K_ORDER)
-  else
-    redis.call('PEXPIRE', K_ORDER, RETENTION_MS)
-  end
+  expire_if_finished(state)
 end
 
-local function new_order(channel, order_id, lines, unknown, req)
-  redis.call('HSET', K_ORDER, 'channel', channel, 'order', order_id, 'loc', LOCATION,
-    'lines', cjson.encode(lines), 'req', req, 'created_ms', NOW_MS)
+-- Write a first-seen order in one HSET, with its final state for this event.
+local function new_order(channel, order_id, lines, unknown, req, state, status)
+  redis.call('HSET', K_ORDER, 'state', state, 'channel', channel, 'order', order_id,
+    'loc', LOCATION, 'lines', cjson.encode(lines), 'req', req, 'status', status,
+    'created_ms', NOW_MS, 'updated_ms', NOW_MS)
+  expire_if_finished(state)
   if #unknown > 0 then
     redis.call('HSET', K_ORDER, 'unknown', cjson.encode(unknown))
     redis.call('HSET', K_UNKNOWN, channel .. '|' .. order_id,

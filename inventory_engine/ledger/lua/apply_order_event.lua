@@ -24,13 +24,13 @@ if not ACTIONS[action] then return redis.error_reply('unknown action ' .. tostri
 
 local state = redis.call('HGET', K_ORDER, 'state')
 if state then LOCATION = redis.call('HGET', K_ORDER, 'loc') end
-if status ~= '' and state then redis.call('HSET', K_ORDER, 'status', status) end
+if state and status ~= '' then redis.call('HSET', K_ORDER, 'status', status) end
 
-local function oversold_check(lines)
-  local order, totals = demand_of(lines)
+-- Oversell check on the counters move_lines left behind (no second read).
+local function oversold_check(order, totals, after)
   local units = 0
   for _, sku in ipairs(order) do
-    local oh, rs = on_hand_of(sku), reserved_of(sku)
+    local oh, rs = after[sku][1], after[sku][2]
     local available = oh - rs
     if available < 0 then
       local short = math.min(totals[sku], -available)
@@ -58,26 +58,22 @@ if not state then
   end
   if action == 'release' then
     -- A cancel seen before its order: a tombstone, no stock moves.
-    new_order(channel, order_id, lines, {}, req)
-    if status ~= '' then redis.call('HSET', K_ORDER, 'status', status) end
-    finish_order('released')
+    new_order(channel, order_id, lines, {}, req, 'released', status)
     return {APPLIED, 'released', 0, 0}
   end
   if req == '' then return {NOT_FOUND} end
-  new_order(channel, order_id, lines, unknown, req)
-  if status ~= '' then redis.call('HSET', K_ORDER, 'status', status) end
-  local new_state, oversold = 'reserved', 0
+  local new_state, order, totals, after = 'reserved', nil, nil, nil
   if action == 'reserve' or action == 'hold' then
-    move_lines(lines, 0, 1, 'reserve', channel, order_id, action)
+    order, totals, after = move_lines(lines, 0, 1, 'reserve', channel, order_id, action)
   else
     -- The goods already left (commit, final or cancelled after ship): on_hand drops directly.
     new_state = ({commit = 'committed', final = 'final',
                   cancel_after_ship = 'cancelled_after_ship'})[action]
-    move_lines(lines, -1, 0, 'commit', channel, order_id, action .. ' of an unseen order')
+    order, totals, after = move_lines(lines, -1, 0, 'commit', channel, order_id,
+      action .. ' of an unseen order')
   end
-  oversold = oversold_check(lines)
-  finish_order(new_state)
-  return {APPLIED, new_state, oversold, #unknown}
+  new_order(channel, order_id, lines, unknown, req, new_state, status)
+  return {APPLIED, new_state, oversold_check(order, totals, after), #unknown}
 end
 
 -- Partial release: only the given lines, once per event id.

@@ -48,11 +48,10 @@ if #short > 0 then
   return short
 end
 
-new_order(channel, reservation_id, lines, {}, req)
+new_order(channel, reservation_id, lines, {}, req, 'reserved', '')
 move_lines(lines, 0, 1, 'reserve', channel, reservation_id, 'storefront checkout')
 if expires ~= '' then
   redis.call('HSET', K_ORDER, 'exp', expires)
   redis.call('ZADD', K_EXPIRY, expires, K_ORDER)
 end
-finish_order('reserved')
 return {APPLIED, 'reserved', int_or_zero(redis.call('HGET', K_ORDER, 'exp'))}
