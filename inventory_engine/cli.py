@@ -7,6 +7,7 @@ embedded server they find the one ``serve`` started, or start their own for the 
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +74,47 @@ def serve(config: ConfigOption = None) -> None:
         raise typer.Exit(1) from None
     configure_logging()
     run(settings)
+
+
+@app.command()
+def simulate(
+    ozon_port: Annotated[int, typer.Option(help="Ozon simulator port (0 = any free).")] = 8101,
+    wb_port: Annotated[int, typer.Option(help="Wildberries simulator port.")] = 8102,
+    ym_port: Annotated[int, typer.Option(help="Yandex Market simulator port.")] = 8103,
+    engine_url: Annotated[
+        str | None,
+        typer.Option(help="Deliver Ozon and YM push notifications to this engine base URL."),
+    ] = None,
+) -> None:
+    """Run the Ozon, Wildberries and Yandex Market simulators on 127.0.0.1 until Ctrl-C."""
+    import threading
+
+    from inventory_engine.simulators.sandbox import (
+        sandbox_channels,
+        start_sandbox,
+    )
+
+    configure_logging(level="WARNING")
+    sandbox = start_sandbox(
+        ports={"ozon": ozon_port, "wb": wb_port, "ym": ym_port}, engine_url=engine_url
+    )
+    table = Table(title="marketplace simulators (Ctrl-C stops them)")
+    for column in ("channel", "kind", "url", "credentials"):
+        table.add_column(column)
+    for channel in sandbox_channels(sandbox):
+        secret = getattr(channel, "api_key", None) or getattr(channel, "token", None)
+        credentials = f"client_id={channel.client_id} " if hasattr(channel, "client_id") else ""
+        credentials += f"key={secret.get_secret_value()}" if secret else ""
+        table.add_row(channel.name, channel.kind, sandbox.url(channel.name), credentials)
+    out.print(table)
+    out.print("Admin routes: /_sim/state, /_sim/received, /_sim/faults, /_sim/reset")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        sandbox.stop()
 
 
 @app.command()

@@ -1,0 +1,108 @@
+"""The sandbox: all three marketplace simulators on loopback, and channel settings that point
+the engine at them with the simulators' own credentials.
+
+Used by ``inventory-engine simulate`` and, when no channel is configured, by ``serve`` and
+``demo``. The simulators accept any item id in the sandbox (Ozon registers an unknown offer on
+its first push, WB and YM keep no catalog), so a new user's catalog works without set-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from inventory_engine.config import (
+    ChannelSettings,
+    OzonSettings,
+    WildberriesSettings,
+    YandexMarketSettings,
+)
+from inventory_engine.simulators import ozon, wildberries, yandex_market
+from inventory_engine.simulators.base import RunningServer, serve_in_thread
+
+DEFAULT_PORTS: Mapping[str, int] = {"ozon": 8101, "wb": 8102, "ym": 8103}
+"""Where ``simulate`` listens by default (0 = any free port)."""
+
+OZON_WEBHOOK_PATH = "/webhooks/ozon"
+YM_WEBHOOK_PATH = "/webhooks/yandex-market/notification"
+
+
+@dataclass
+class Sandbox:
+    """The running simulators, by channel name."""
+
+    servers: dict[str, RunningServer]
+
+    def url(self, name: str) -> str:
+        return self.servers[name].url
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+
+def start_sandbox(
+    *, ports: Mapping[str, int] = DEFAULT_PORTS, engine_url: str | None = None
+) -> Sandbox:
+    """Start the three simulators.
+
+    Args:
+        ports: port per simulator (``ozon``, ``wb``, ``ym``); 0 picks a free one.
+        engine_url: the engine's HTTP base URL; when given, the Ozon and YM simulators deliver
+            their push notifications there, as the marketplaces would.
+    """
+    engine = engine_url.rstrip("/") if engine_url else None
+    apps = {
+        "ozon": ozon.create_app(
+            ozon.OzonSimConfig(
+                auto_products=True,
+                notify_url=f"{engine}{OZON_WEBHOOK_PATH}" if engine else None,
+            )
+        ),
+        "wb": wildberries.create_app(wildberries.WildberriesSimConfig(chrt_ids=None)),
+        "ym": yandex_market.create_app(
+            yandex_market.YandexMarketSimConfig(
+                notify_url=f"{engine}{YM_WEBHOOK_PATH}" if engine else None
+            )
+        ),
+    }
+    servers: dict[str, RunningServer] = {}
+    try:
+        for name, app in apps.items():
+            servers[name] = serve_in_thread(app, port=ports.get(name, 0))
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
+    return Sandbox(servers)
+
+
+def sandbox_channels(sandbox: Sandbox) -> list[ChannelSettings]:
+    """Channel settings for the engine: every marketplace, pointed at its simulator."""
+    return [
+        OzonSettings(
+            kind="ozon",
+            name="ozon",
+            base_url=sandbox.url("ozon"),
+            client_id=ozon.SANDBOX_CLIENT_ID,
+            api_key=SecretStr(ozon.SANDBOX_API_KEY),
+            warehouse_id=ozon.SANDBOX_WAREHOUSE_ID,
+        ),
+        WildberriesSettings(
+            kind="wildberries",
+            name="wb",
+            base_url=sandbox.url("wb"),
+            token=SecretStr(wildberries.SANDBOX_TOKEN),
+            warehouse_id=wildberries.SANDBOX_WAREHOUSE_ID,
+        ),
+        YandexMarketSettings(
+            kind="yandex_market",
+            name="ym",
+            base_url=sandbox.url("ym"),
+            api_key=SecretStr(yandex_market.SANDBOX_API_KEY),
+            campaign_id=yandex_market.SANDBOX_CAMPAIGN_ID,
+            business_id=yandex_market.SANDBOX_BUSINESS_ID,
+        ),
+    ]
