@@ -15,7 +15,8 @@ configured warehouse. Ozon reserves for its own postings: ``present = pushed sto
 Postings (FBS orders) are polled with ``/v3/posting/fbs/list`` filtered on
 ``last_changed_status_date``; ``/v3/posting/fbs/unfulfilled/list`` is the safety net for late
 ``TYPE_NEW_POSTING`` pushes (parsed in :mod:`inventory_engine.channels.ozon_notifications`).
-The posting number is the order id; line item ids are Ozon SKUs (catalog ``ozon_sku``).
+The posting number is the order id; line item ids are Ozon SKUs (catalog ``ozon_sku``). The
+answer models live in :mod:`inventory_engine.channels.ozon_models`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr
 
 from inventory_engine.channels.base import (
     ChannelLine,
@@ -37,11 +38,23 @@ from inventory_engine.channels.base import (
     ItemOutcome,
     ItemResult,
     OrdersPage,
-    PayloadError,
     PushResult,
     StockUpdate,
-    response_json,
+    chunks,
+    parse_answer,
+    push_with_local_checks,
     send,
+    utcnow,
+)
+from inventory_engine.channels.ozon_models import (
+    GetAnswer,
+    InfoAnswer,
+    InfoItem,
+    ListAnswer,
+    Posting,
+    StockResult,
+    StocksAnswer,
+    WarehouseAnswer,
 )
 from inventory_engine.config import OzonSettings
 from inventory_engine.domain.status_rules import ozon_action
@@ -95,87 +108,7 @@ RETRY_ITEM_CODES = frozenset({"INTERNAL_ERROR", "Internal error"})
 """Item errors that are Ozon's own passing fault, not a verdict on the item (UNCONFIRMED)."""
 
 
-class _OzonModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _ItemError(_OzonModel):
-    code: str = ""
-    message: str = ""
-
-
-class _StockResult(_OzonModel):
-    offer_id: str = ""
-    product_id: int = 0
-    warehouse_id: int = 0
-    updated: bool = False
-    errors: list[_ItemError] = []
-
-
-class _StocksAnswer(_OzonModel):
-    result: list[_StockResult] = []
-
-
-class _InfoStock(_OzonModel):
-    type: str = ""
-    sku: int = 0
-
-
-class _InfoItem(_OzonModel):
-    offer_id: str = ""
-    stocks: list[_InfoStock] = []
-
-
-class _InfoAnswer(_OzonModel):
-    cursor: str = ""
-    items: list[_InfoItem] = []
-
-
-class _WarehouseStock(_OzonModel):
-    sku: int
-    warehouse_id: int = 0
-    present: int = 0
-    reserved: int = 0
-
-
-class _WarehouseAnswer(_OzonModel):
-    result: list[_WarehouseStock] = []
-
-
-class _Product(_OzonModel):
-    sku: int
-    quantity: int
-
-
-class _Cancellation(_OzonModel):
-    cancelled_after_ship: bool = False
-
-
-class _Posting(_OzonModel):
-    posting_number: str
-    status: str = ""
-    products: list[_Product] = []
-    cancellation: _Cancellation | None = None
-
-
-class _ListResult(_OzonModel):
-    postings: list[_Posting] = []
-    has_next: bool = False
-
-
-class _ListAnswer(_OzonModel):
-    result: _ListResult = _ListResult()
-
-
-class _GetAnswer(_OzonModel):
-    result: _Posting
-
-
 _M = TypeVar("_M", bound=BaseModel)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def ozon_time(moment: datetime) -> str:
@@ -199,7 +132,7 @@ class OzonClient:
         client_id: str,
         api_key: SecretStr,
         warehouse_id: int,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         """Build a client on an ``httpx.Client`` whose ``base_url`` is the Seller API host.
 
@@ -248,29 +181,22 @@ class OzonClient:
         """
         if len(updates) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} items per Ozon stock update, got {len(updates)}")
-        results: dict[int, ItemResult] = {}
-        to_send: list[tuple[int, StockUpdate]] = []
-        for index, update in enumerate(updates):
-            local = _local_rejection(update)
-            if local is None:
-                to_send.append((index, update))
-            else:
-                results[index] = local
-        if to_send:
-            body = {
-                "stocks": [
-                    {"offer_id": u.item_id, "stock": u.quantity, "warehouse_id": self.warehouse_id}
-                    for _, u in to_send
-                ]
-            }
-            answer = self._parse(_StocksAnswer, self._request(STOCKS_PATH, body))
-            results.update(self._item_results(answer, to_send))
-        return PushResult(tuple(results[index] for index in range(len(updates))))
+        return push_with_local_checks(updates, _local_problem, self._put_stocks)
+
+    def _put_stocks(self, sent: list[tuple[int, StockUpdate]]) -> dict[int, ItemResult]:
+        body = {
+            "stocks": [
+                {"offer_id": u.item_id, "stock": u.quantity, "warehouse_id": self.warehouse_id}
+                for _, u in sent
+            ]
+        }
+        answer = self._parse(StocksAnswer, self._request(STOCKS_PATH, body))
+        return self._item_results(answer, sent)
 
     def _item_results(
-        self, answer: _StocksAnswer, sent: list[tuple[int, StockUpdate]]
+        self, answer: StocksAnswer, sent: list[tuple[int, StockUpdate]]
     ) -> dict[int, ItemResult]:
-        by_offer: dict[str, list[_StockResult]] = {}
+        by_offer: dict[str, list[StockResult]] = {}
         for answered in answer.result:
             if answered.warehouse_id in (0, self.warehouse_id):
                 by_offer.setdefault(answered.offer_id, []).append(answered)
@@ -303,7 +229,7 @@ class OzonClient:
         """
         offer_by_sku: dict[int, str] = {}
         wanted = list(dict.fromkeys(item_ids))
-        for chunk in _chunks(wanted, INFO_PAGE_LIMIT):
+        for chunk in chunks(wanted, INFO_PAGE_LIMIT):
             asked = set(chunk)
             for item in self._info_items(chunk):
                 sku = _fbs_sku(item)
@@ -313,9 +239,9 @@ class OzonClient:
             offer: ChannelStock(offer, sellable=0, present=0, reserved=0)
             for offer in offer_by_sku.values()
         }
-        for skus in _chunks(list(offer_by_sku), READ_SKU_CHUNK):
+        for skus in chunks(list(offer_by_sku), READ_SKU_CHUNK):
             body = {"sku": [str(sku) for sku in skus]}
-            answer = self._parse(_WarehouseAnswer, self._request(STOCKS_BY_WAREHOUSE_PATH, body))
+            answer = self._parse(WarehouseAnswer, self._request(STOCKS_BY_WAREHOUSE_PATH, body))
             for row in answer.result:
                 offer = offer_by_sku.get(row.sku)
                 if offer is None or row.warehouse_id != self.warehouse_id:
@@ -325,7 +251,7 @@ class OzonClient:
                 found[offer] = ChannelStock(offer, present - reserved, present, reserved)
         return found
 
-    def _info_items(self, offer_ids: list[str]) -> Iterator[_InfoItem]:
+    def _info_items(self, offer_ids: list[str]) -> Iterator[InfoItem]:
         cursor = ""
         for _ in range(MAX_PAGES):
             body = {
@@ -333,7 +259,7 @@ class OzonClient:
                 "filter": {"offer_id": offer_ids, "visibility": "ALL"},
                 "limit": INFO_PAGE_LIMIT,
             }
-            page = self._parse(_InfoAnswer, self._request(STOCKS_INFO_PATH, body))
+            page = self._parse(InfoAnswer, self._request(STOCKS_INFO_PATH, body))
             yield from page.items
             if not page.items or not page.cursor or page.cursor == cursor:
                 return
@@ -364,7 +290,7 @@ class OzonClient:
             "limit": ORDERS_PAGE_LIMIT,
             "offset": offset,
         }
-        page = self._parse(_ListAnswer, self._request(POSTINGS_LIST_PATH, body)).result
+        page = self._parse(ListAnswer, self._request(POSTINGS_LIST_PATH, body)).result
         orders = tuple(_order_from_posting(p) for p in page.postings)
         if page.has_next and page.postings:
             resume = f"{ozon_time(start)}|{ozon_time(end)}|{offset + len(page.postings)}"
@@ -407,7 +333,7 @@ class OzonClient:
                 "limit": ORDERS_PAGE_LIMIT,
                 "offset": page_number * ORDERS_PAGE_LIMIT,
             }
-            page = self._parse(_ListAnswer, self._request(POSTINGS_UNFULFILLED_PATH, body)).result
+            page = self._parse(ListAnswer, self._request(POSTINGS_UNFULFILLED_PATH, body)).result
             orders.extend(_order_from_posting(p) for p in page.postings)
             # Paged by length alone: the docs do not say whether ``count`` is a page or a total.
             if len(page.postings) < ORDERS_PAGE_LIMIT:
@@ -426,7 +352,7 @@ class OzonClient:
             if exc.status_code == httpx.codes.NOT_FOUND:
                 return None
             raise
-        return _order_from_posting(self._parse(_GetAnswer, response).result)
+        return _order_from_posting(self._parse(GetAnswer, response).result)
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -441,8 +367,11 @@ class OzonClient:
                 json_body=body,
                 headers=headers,
                 default_retry_s=DEFAULT_RETRY_S,
+                now=self._now,
             )
         except ChannelRejectedError as exc:
+            # Ozon's own quirk, which send() cannot express: "slow down" may come as any 4xx
+            # whose body says so (code 8, "rate limit", or the "Circle is open" breaker).
             retry_s = _rate_limit_retry(exc.response)
             if retry_s is not None:
                 raise ChannelRateLimitedError(
@@ -451,26 +380,21 @@ class OzonClient:
             raise
 
     def _parse(self, model: type[_M], response: httpx.Response) -> _M:
-        try:
-            return model.model_validate(response_json(self.name, response))
-        except ValidationError as exc:
-            raise PayloadError(
-                self.name, f"unexpected Ozon answer: {exc.error_count()} errors"
-            ) from exc
+        return parse_answer(self.name, model, response, what="Ozon answer")
 
 
-def _local_rejection(update: StockUpdate) -> ItemResult | None:
+def _local_problem(update: StockUpdate) -> tuple[str, str] | None:
+    """(code, message) of a value Ozon would refuse anyway, None if it may go."""
     if update.quantity >= STOCK_CEILING:
-        message = f"stock must be less than {STOCK_CEILING}"
-        return ItemResult(update, ItemOutcome.REJECTED, code="STOCK_TOO_BIG", message=message)
+        return "STOCK_TOO_BIG", f"stock must be less than {STOCK_CEILING}"
     if update.quantity < 0:
-        return ItemResult(update, ItemOutcome.REJECTED, code="STOCK_NEGATIVE", message="stock < 0")
+        return "STOCK_NEGATIVE", "stock < 0"
     if not update.item_id:
-        return ItemResult(update, ItemOutcome.REJECTED, code="offer_id_not_found", message="empty")
+        return "offer_id_not_found", "empty"
     return None
 
 
-def _item_result(update: StockUpdate, row: _StockResult | None) -> ItemResult:
+def _item_result(update: StockUpdate, row: StockResult | None) -> ItemResult:
     if row is None:
         return ItemResult(update, ItemOutcome.RETRY, code="NOT_IN_ANSWER", message="not answered")
     if row.updated and not row.errors:
@@ -506,13 +430,13 @@ def _rate_limit_retry(response: httpx.Response | None) -> float | None:
     return None
 
 
-def _fbs_sku(item: _InfoItem) -> int:
+def _fbs_sku(item: InfoItem) -> int:
     skus = [s.sku for s in item.stocks if s.sku > 0]
     fbs = [s.sku for s in item.stocks if s.sku > 0 and s.type.lower() == "fbs"]
     return (fbs or skus or [0])[0]
 
 
-def _order_from_posting(posting: _Posting) -> ChannelOrder:
+def _order_from_posting(posting: Posting) -> ChannelOrder:
     after_ship = posting.cancellation.cancelled_after_ship if posting.cancellation else False
     quantities: dict[int, int] = {}
     for product in posting.products:
@@ -533,11 +457,3 @@ def _parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("a cursor time must carry its UTC offset")
     return moment.astimezone(UTC)
-
-
-_T = TypeVar("_T")
-
-
-def _chunks(values: Sequence[_T], size: int) -> Iterator[list[_T]]:
-    for start in range(0, len(values), size):
-        yield list(values[start : start + size])

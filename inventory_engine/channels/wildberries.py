@@ -18,35 +18,43 @@ WB offers no webhooks to self-built integrations (reference §2.4), so orders ar
 
 One assembly task is one unit of one size: the task schema has ``chrtId`` but no quantity, and a
 basket of several units becomes several tasks sharing ``orderUid``. The task ``id`` is the order
-id here, because statuses, cancels and supplies are all per task.
+id here, because statuses, cancels and supplies are all per task. The answer models live in
+:mod:`inventory_engine.channels.wildberries_models`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from inventory_engine.channels.base import (
     ChannelLine,
     ChannelOrder,
-    ChannelRateLimitedError,
     ChannelRejectedError,
     ChannelStock,
     ItemOutcome,
     ItemResult,
     OrdersPage,
-    PayloadError,
     PushResult,
     StockUpdate,
-    parse_retry_after,
-    response_json,
+    chunks,
+    parse_answer,
+    push_with_local_checks,
     send,
+    utcnow,
+)
+from inventory_engine.channels.wildberries_models import (
+    ItemsError,
+    StatusesAnswer,
+    StocksAnswer,
+    Task,
+    TasksAnswer,
+    TaskStatus,
 )
 from inventory_engine.config import WildberriesSettings
 from inventory_engine.domain.models import OrderAction
@@ -75,6 +83,7 @@ ORDERS_STATUS_PATH = "/api/v3/orders/status"
 
 RETRY_HEADER = "X-Ratelimit-Retry"
 """Seconds to wait after a 429 (WB's limiter); ``Retry-After`` and then 1 s are the fallbacks."""
+RETRY_HEADERS = (RETRY_HEADER, "Retry-After")
 DEFAULT_RETRY_S = 1.0
 
 RETRY_CODES = frozenset({"StoreIsProcessing"})
@@ -87,56 +96,7 @@ NEEDS_LINES_ACTIONS = frozenset(
 """Status-only events whose action needs the task's line if the ledger has never seen the task."""
 
 
-class _WbModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, extra="ignore", frozen=True)
-
-
-class _ErrorItem(_WbModel):
-    chrt_id: int | None = None
-    amount: int | None = None
-
-
-class _ItemsError(_WbModel):
-    code: str = ""
-    message: str = ""
-    data: list[_ErrorItem] | None = None
-
-
-class _Stock(_WbModel):
-    chrt_id: int
-    amount: int
-
-
-class _StocksAnswer(_WbModel):
-    stocks: list[_Stock] = []
-
-
-class _Task(_WbModel):
-    id: int
-    chrt_id: int
-    created_at: str | None = None
-
-
-class _TasksAnswer(_WbModel):
-    orders: list[_Task] = []
-    next: int | None = None
-
-
-class _TaskStatus(_WbModel):
-    id: int
-    supplier_status: str | None = None
-    wb_status: str | None = None
-
-
-class _StatusesAnswer(_WbModel):
-    orders: list[_TaskStatus] = []
-
-
 _M = TypeVar("_M", bound=BaseModel)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class WildberriesClient:
@@ -154,7 +114,7 @@ class WildberriesClient:
         name: str,
         token: SecretStr,
         warehouse_id: int,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         """Build a client on an ``httpx.Client`` whose ``base_url`` is the WB marketplace host.
 
@@ -198,22 +158,10 @@ class WildberriesClient:
         """
         if len(updates) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} items per WB stock update, got {len(updates)}")
-        results: dict[int, ItemResult] = {}
-        to_send: list[tuple[int, StockUpdate, int]] = []
-        for index, update in enumerate(updates):
-            local = _local_rejection(update)
-            if local is not None:
-                results[index] = local
-            else:
-                to_send.append((index, update, int(update.item_id)))
-        if to_send:
-            body = {"stocks": [{"chrtId": chrt, "amount": u.quantity} for _, u, chrt in to_send]}
-            results.update(self._put_stocks(body, to_send))
-        return PushResult(tuple(results[index] for index in range(len(updates))))
+        return push_with_local_checks(updates, _local_problem, self._put_stocks)
 
-    def _put_stocks(
-        self, body: dict[str, Any], sent: list[tuple[int, StockUpdate, int]]
-    ) -> dict[int, ItemResult]:
+    def _put_stocks(self, sent: list[tuple[int, StockUpdate]]) -> dict[int, ItemResult]:
+        body = {"stocks": [{"chrtId": int(u.item_id), "amount": u.quantity} for _, u in sent]}
         try:
             self._request("PUT", self._stocks_path(), json_body=body)
         except ChannelRejectedError as exc:
@@ -221,19 +169,19 @@ class WildberriesClient:
                 return self._items_from_409(exc, sent)
             code = _error_code(exc.response)
             if exc.status_code == httpx.codes.NOT_ACCEPTABLE and code in UPDATE_BLOCKED_RETRY_CODES:
-                return {i: ItemResult(u, ItemOutcome.RETRY, code=code) for i, u, _ in sent}
+                return {i: ItemResult(u, ItemOutcome.RETRY, code=code) for i, u in sent}
             raise
-        return {index: ItemResult(update, ItemOutcome.ACCEPTED) for index, update, _ in sent}
+        return {index: ItemResult(update, ItemOutcome.ACCEPTED) for index, update in sent}
 
     def _items_from_409(
-        self, exc: ChannelRejectedError, sent: list[tuple[int, StockUpdate, int]]
+        self, exc: ChannelRejectedError, sent: list[tuple[int, StockUpdate]]
     ) -> dict[int, ItemResult]:
         assert exc.response is not None  # noqa: S101 - checked by the caller
         try:
-            errors = [_ItemsError.model_validate(e) for e in exc.response.json()]
+            errors = [ItemsError.model_validate(e) for e in exc.response.json()]
         except (ValueError, TypeError, ValidationError):
             raise exc from None
-        listed: dict[int, _ItemsError] = {}
+        listed: dict[int, ItemsError] = {}
         unlisted_code = ""
         for error in errors:
             items = error.data or []
@@ -243,8 +191,8 @@ class WildberriesClient:
             if not items and not unlisted_code:
                 unlisted_code = error.code  # e.g. StoreIsProcessing for the whole warehouse
         results: dict[int, ItemResult] = {}
-        for index, update, chrt in sent:
-            error_for_item = listed.get(chrt)
+        for index, update in sent:
+            error_for_item = listed.get(int(update.item_id))
             if error_for_item is None:
                 # WB's docs do not say whether the rest of a 409 batch was applied. Stock
                 # values are absolute, so sending them again is harmless; assuming they were
@@ -272,9 +220,9 @@ class WildberriesClient:
         """
         ids = [int(item_id) for item_id in item_ids if _is_id(item_id)]
         found: dict[str, ChannelStock] = {}
-        for chunk in _chunks(ids, MAX_BATCH):
+        for chunk in chunks(ids, MAX_BATCH):
             response = self._request("POST", self._stocks_path(), json_body={"chrtIds": chunk})
-            for stock in self._parse(_StocksAnswer, response).stocks:
+            for stock in self._parse(StocksAnswer, response).stocks:
                 found[str(stock.chrt_id)] = ChannelStock(str(stock.chrt_id), sellable=stock.amount)
         return found
 
@@ -292,7 +240,7 @@ class WildberriesClient:
         """
         called_at = self._now().isoformat()
         response = self._request("GET", ORDERS_NEW_PATH)
-        tasks = self._parse(_TasksAnswer, response).orders
+        tasks = self._parse(TasksAnswer, response).orders
         orders = tuple(
             _order_from_task(task, wildberries_action("new", None), "new") for task in tasks
         )
@@ -311,10 +259,10 @@ class WildberriesClient:
         """
         ids = [_task_id(order_id) for order_id in order_ids]
         orders: list[ChannelOrder] = []
-        for chunk in _chunks(ids, MAX_STATUS_IDS):
+        for chunk in chunks(ids, MAX_STATUS_IDS):
             response = self._request("POST", ORDERS_STATUS_PATH, json_body={"orders": chunk})
             orders.extend(
-                _order_from_status(s) for s in self._parse(_StatusesAnswer, response).orders
+                _order_from_status(s) for s in self._parse(StatusesAnswer, response).orders
             )
         return orders
 
@@ -345,7 +293,7 @@ class WildberriesClient:
             changed_at=task.created_at,
         )
 
-    def _find_task(self, task_id: int) -> _Task | None:
+    def _find_task(self, task_id: int) -> Task | None:
         # WB's dates are whole seconds: +1 keeps a task created this very second in the window.
         date_to = int(self._now().timestamp()) + 1
         oldest = date_to - ORDERS_HORIZON_S
@@ -357,7 +305,7 @@ class WildberriesClient:
             date_to = date_from
         return None
 
-    def _tasks_between(self, date_from: int, date_to: int) -> Iterator[_Task]:
+    def _tasks_between(self, date_from: int, date_to: int) -> Iterator[Task]:
         next_value = 0
         while True:
             params = {
@@ -366,7 +314,7 @@ class WildberriesClient:
                 "dateFrom": date_from,
                 "dateTo": date_to,
             }
-            page = self._parse(_TasksAnswer, self._request("GET", ORDERS_PATH, params=params))
+            page = self._parse(TasksAnswer, self._request("GET", ORDERS_PATH, params=params))
             yield from page.orders
             if len(page.orders) < ORDERS_PAGE_LIMIT or not page.next or page.next == next_value:
                 return
@@ -385,53 +333,31 @@ class WildberriesClient:
         json_body: Any = None,
         params: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        try:
-            # 429 is mapped here, not in send(): WB's retry header has two fallbacks.
-            return send(
-                self.http,
-                self.name,
-                method,
-                url,
-                json_body=json_body,
-                params=params,
-                headers={"Authorization": self._token.get_secret_value()},
-                rate_limit_statuses=(),
-            )
-        except ChannelRejectedError as exc:
-            if exc.status_code == httpx.codes.TOO_MANY_REQUESTS and exc.response is not None:
-                headers = exc.response.headers
-                fallback = parse_retry_after(headers.get("Retry-After"), DEFAULT_RETRY_S)
-                retry = parse_retry_after(headers.get(RETRY_HEADER), fallback)
-                raise ChannelRateLimitedError(
-                    self.name, f"{method} {url} answered 429", retry_after_s=retry
-                ) from exc
-            raise
+        return send(
+            self.http,
+            self.name,
+            method,
+            url,
+            json_body=json_body,
+            params=params,
+            headers={"Authorization": self._token.get_secret_value()},
+            retry_header=RETRY_HEADERS,
+            default_retry_s=DEFAULT_RETRY_S,
+            now=self._now,
+        )
 
     def _parse(self, model: type[_M], response: httpx.Response) -> _M:
-        try:
-            return model.model_validate(response_json(self.name, response))
-        except ValidationError as exc:
-            raise PayloadError(
-                self.name, f"unexpected WB answer: {exc.error_count()} errors"
-            ) from exc
+        return parse_answer(self.name, model, response, what="WB answer")
 
 
-def _local_rejection(update: StockUpdate) -> ItemResult | None:
+def _local_problem(update: StockUpdate) -> tuple[str, str] | None:
+    """(code, message) of a value WB would refuse (and bill a 409 for), None if it may go."""
     if not _is_id(update.item_id):
-        return ItemResult(
-            update, ItemOutcome.REJECTED, code="InvalidChrtId", message="chrtId must be an integer"
-        )
+        return "InvalidChrtId", "chrtId must be an integer"
     if update.quantity > MAX_AMOUNT:
-        return ItemResult(
-            update,
-            ItemOutcome.REJECTED,
-            code="UploadDataLimit",
-            message=f"amount above {MAX_AMOUNT}",
-        )
+        return "UploadDataLimit", f"amount above {MAX_AMOUNT}"
     if update.quantity < 0:
-        return ItemResult(
-            update, ItemOutcome.REJECTED, code="InvalidAmount", message="amount below 0"
-        )
+        return "InvalidAmount", "amount below 0"
     return None
 
 
@@ -458,7 +384,7 @@ def _task_id(order_id: int | str) -> int:
     return int(order_id)
 
 
-def _order_from_task(task: _Task, action: OrderAction, status: str) -> ChannelOrder:
+def _order_from_task(task: Task, action: OrderAction, status: str) -> ChannelOrder:
     return ChannelOrder(
         order_id=str(task.id),
         action=action,
@@ -469,7 +395,7 @@ def _order_from_task(task: _Task, action: OrderAction, status: str) -> ChannelOr
     )
 
 
-def _order_from_status(status: _TaskStatus) -> ChannelOrder:
+def _order_from_status(status: TaskStatus) -> ChannelOrder:
     action = wildberries_action(status.supplier_status, status.wb_status)
     text = f"{status.supplier_status or ''}/{status.wb_status or ''}"
     return ChannelOrder(
@@ -479,8 +405,3 @@ def _order_from_status(status: _TaskStatus) -> ChannelOrder:
         needs_lines=action in NEEDS_LINES_ACTIONS,
         event_key=f"{status.id}:{text}",
     )
-
-
-def _chunks(values: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(values), size):
-        yield list(values[start : start + size])

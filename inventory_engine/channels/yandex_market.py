@@ -11,8 +11,9 @@ Endpoints (``shared/specs/yandex-market-subset.json``, reference §3):
 * ``POST /v1/businesses/{businessId}/orders``: the order feed, polled by update time.
 
 Yandex Market signals every limit with HTTP 420 "Enhance Your Calm"; the time the limit lifts is
-in ``X-RateLimit-Resource-Until`` as an RFC 822 date, which the shared Retry-After parser cannot
-read, so this module maps 420 itself. Notifications (webhooks) live in
+in ``X-RateLimit-Resource-Until`` as an RFC 822 date, which the shared ``send`` reads (at least
+one second away, on the client's clock). Error bodies are worded from YM's error wrapper. The
+answer models live in ``yandex_market_models``, notifications (webhooks) in
 ``yandex_market_notifications``.
 """
 
@@ -21,27 +22,33 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from inventory_engine.channels.base import (
     ChannelLine,
     ChannelOrder,
-    ChannelRateLimitedError,
-    ChannelRejectedError,
     ChannelStock,
     ItemOutcome,
     ItemResult,
     OrdersPage,
-    PayloadError,
     PushResult,
     StockUpdate,
-    parse_retry_after,
-    response_json,
+    chunks,
+    parse_answer,
+    push_with_local_checks,
     send,
+    utcnow,
+)
+from inventory_engine.channels.yandex_market_models import (
+    ApiAnswer,
+    Offer,
+    Order,
+    OrdersAnswer,
+    Page,
+    StocksAnswer,
 )
 from inventory_engine.config import YandexMarketSettings
 from inventory_engine.domain.status_rules import yandex_market_action
@@ -72,11 +79,14 @@ MAX_PAGES = 200
 cannot loop us."""
 RATE_LIMIT_STATUSES = (420, 429)
 """420 is YM's limit answer; 429 is mapped too in case a proxy in between speaks standard HTTP."""
+RETRY_HEADERS = ("X-RateLimit-Resource-Until", "Retry-After")
+"""Where a 420 says how long to wait: YM's Until (an RFC 822 date), then a standard header."""
 DEFAULT_RETRY_S = 60.0
 """Wait after a 420 without ``X-RateLimit-Resource-Until``: the stock limit is per minute, so
 one minute always lets the window move on."""
 MIN_RETRY_S = 1.0
-"""The Until header has one-second resolution: never ask to retry sooner than this."""
+"""The Until date has one-second resolution: never ask to retry sooner than this (a plain
+``Retry-After`` number is taken as given)."""
 MOSCOW = timezone(timedelta(hours=3), "MSK")
 """Zone of the legacy ``dd-MM-yyyy HH:mm:ss`` dates; the spec gives no zone, YM works in
 Moscow time (UTC+03:00, no DST) — an assumption."""
@@ -110,87 +120,8 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-# -- marketplace JSON ----------------------------------------------------------------------------
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _ApiError(_Model):
-    code: str = ""
-    message: str = ""
-
-
-class _ApiAnswer(_Model):
-    status: str | None = None
-    errors: list[_ApiError] | None = None
-
-
-class _Stock(_Model):
-    type: str
-    count: int
-
-
-class _Offer(_Model):
-    offer_id: str = Field(alias="offerId")
-    stocks: list[_Stock] = Field(default_factory=list)
-
-
-class _Warehouse(_Model):
-    warehouse_id: int = Field(alias="warehouseId")
-    offers: list[_Offer] = Field(default_factory=list)
-
-
-class _Paging(_Model):
-    next_page_token: str | None = Field(default=None, alias="nextPageToken")
-
-
-class _Page(_Model):
-    """An answer that may continue on a next page."""
-
-    def next_token(self) -> str | None:
-        raise NotImplementedError
-
-
-class _StocksResult(_Model):
-    warehouses: list[_Warehouse] = Field(default_factory=list)
-    paging: _Paging | None = None
-
-
-class _StocksAnswer(_Page):
-    result: _StocksResult | None = None
-
-    def next_token(self) -> str | None:
-        paging = self.result.paging if self.result else None
-        return paging.next_page_token if paging else None
-
-
-class _OrderItem(_Model):
-    offer_id: str = Field(alias="offerId")
-    count: int
-
-
-class _Order(_Model):
-    order_id: int = Field(alias="orderId")
-    campaign_id: int | None = Field(default=None, alias="campaignId")
-    status: str
-    substatus: str | None = None
-    creation_date: str | None = Field(default=None, alias="creationDate")
-    update_date: str | None = Field(default=None, alias="updateDate")
-    items: list[_OrderItem] = Field(default_factory=list)
-
-
-class _OrdersAnswer(_Page):
-    orders: list[_Order] = Field(default_factory=list)
-    paging: _Paging | None = None
-
-    def next_token(self) -> str | None:
-        return self.paging.next_page_token if self.paging else None
-
-
-_M = TypeVar("_M", bound=_Model)
-_P = TypeVar("_P", bound=_Page)
+_M = TypeVar("_M", bound=BaseModel)
+_P = TypeVar("_P", bound=Page)
 
 
 # -- the client ----------------------------------------------------------------------------------
@@ -212,7 +143,7 @@ class YandexMarketClient:
         api_key: SecretStr,
         campaign_id: int,
         business_id: int,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.http = http
         self.name = name
@@ -258,40 +189,25 @@ class YandexMarketClient:
         ids = [u.item_id for u in updates]
         if len(set(ids)) != len(ids):
             raise ValueError("the same offer appears twice in one Yandex Market stock push")
-        local: dict[int, ItemResult] = {}
-        for index, update in enumerate(updates):
-            if not SKU_PATTERN.match(update.item_id):
-                local[index] = ItemResult(
-                    update, ItemOutcome.REJECTED, "INVALID_SKU", "offer id breaks YM's pattern"
-                )
-            elif not 0 <= update.quantity <= MAX_COUNT:
-                local[index] = ItemResult(
-                    update, ItemOutcome.REJECTED, "COUNT_OUT_OF_RANGE", f"count 0..{MAX_COUNT}"
-                )
-        to_send = [u for i, u in enumerate(updates) if i not in local]
-        outcome = self._put_stocks(to_send) if to_send else (ItemOutcome.ACCEPTED, "", "")
-        results = [
-            local[i] if i in local else ItemResult(u, *outcome) for i, u in enumerate(updates)
-        ]
-        return PushResult(tuple(results))
+        return push_with_local_checks(updates, _local_problem, self._put_stocks)
 
-    def _put_stocks(self, updates: Sequence[StockUpdate]) -> tuple[ItemOutcome, str, str]:
+    def _put_stocks(self, sent: list[tuple[int, StockUpdate]]) -> dict[int, ItemResult]:
         # updatedAt is the push time: a later push always carries a later time, whatever YM
         # does with stale ones (UNCONFIRMED).
         updated_at = self._clock().isoformat(timespec="seconds")
         body = {
             "skus": [
                 {"sku": u.item_id, "items": [{"count": u.quantity, "updatedAt": updated_at}]}
-                for u in updates
+                for _, u in sent
             ]
         }
         path = STOCKS_PATH.format(campaign_id=self.campaign_id)
-        answer = self._answer(self._send("PUT", path, json_body=body))
+        answer = self._parse(self._send("PUT", path, json_body=body), ApiAnswer)
         if answer.status == "ERROR":
             # A 200 that says ERROR is not documented; retrying is the safe reading.
             code, message = _first_error(answer)
-            return ItemOutcome.RETRY, code, message
-        return ItemOutcome.ACCEPTED, "", ""
+            return {i: ItemResult(u, ItemOutcome.RETRY, code, message) for i, u in sent}
+        return {i: ItemResult(u, ItemOutcome.ACCEPTED) for i, u in sent}
 
     def read_stock(self, item_ids: Sequence[str]) -> dict[str, ChannelStock]:
         """What YM shows for these offers, 500 per request.
@@ -311,9 +227,9 @@ class YandexMarketClient:
         unique = [i for i in dict.fromkeys(item_ids) if SKU_PATTERN.match(i)]
         found: dict[str, ChannelStock] = {}
         path = STOCKS_PATH.format(campaign_id=self.campaign_id)
-        for start in range(0, len(unique), READ_MAX_OFFER_IDS):
-            body = {"offerIds": unique[start : start + READ_MAX_OFFER_IDS]}
-            for result in self._pages(path, body, limit=None, model=_StocksAnswer):
+        for chunk in chunks(unique, READ_MAX_OFFER_IDS):
+            body = {"offerIds": chunk}
+            for result in self._pages(path, body, limit=None, model=StocksAnswer):
                 if result.result is None:
                     continue
                 for warehouse in result.result.warehouses:
@@ -350,7 +266,7 @@ class YandexMarketClient:
         latest = since
         orders: list[ChannelOrder] = []
         pages = 0
-        for answer in self._pages(self._orders_path(), body, ORDERS_PAGE_LIMIT, _OrdersAnswer):
+        for answer in self._pages(self._orders_path(), body, ORDERS_PAGE_LIMIT, OrdersAnswer):
             pages += 1
             for order in answer.orders:
                 if order.campaign_id not in (None, self.campaign_id):
@@ -375,7 +291,7 @@ class YandexMarketClient:
             return None  # YM order ids are int64: anything else cannot exist there
         body = {"orderIds": [int(order_id)], "campaignIds": [self.campaign_id]}
         response = self._send("POST", self._orders_path(), json_body=body)
-        answer = self._parse(response, _OrdersAnswer)
+        answer = self._parse(response, OrdersAnswer)
         for order in answer.orders:
             if str(order.order_id) == order_id:
                 return self._order(order)
@@ -384,7 +300,7 @@ class YandexMarketClient:
     def _orders_path(self) -> str:
         return ORDERS_PATH.format(business_id=self.business_id)
 
-    def _order(self, order: _Order) -> ChannelOrder:
+    def _order(self, order: Order) -> ChannelOrder:
         quantities: dict[str, int] = {}
         for item in order.items:
             quantities[item.offer_id] = quantities.get(item.offer_id, 0) + item.count
@@ -429,55 +345,27 @@ class YandexMarketClient:
         json_body: Any,
         params: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        headers = {API_KEY_HEADER: self._api_key.get_secret_value()}
-        try:
-            return send(
-                self.http,
-                self.name,
-                method,
-                path,
-                json_body=json_body,
-                headers=headers,
-                params=params or None,
-                rate_limit_statuses=(),  # mapped below: the Until header is an RFC 822 date
-            )
-        except ChannelRejectedError as exc:
-            response = exc.response
-            if response is None:
-                raise
-            if exc.status_code in RATE_LIMIT_STATUSES:
-                raise ChannelRateLimitedError(
-                    self.name, _describe(response), retry_after_s=self._retry_after(response)
-                ) from exc
-            raise ChannelRejectedError(
-                self.name, exc.status_code, _describe(response), response=response
-            ) from exc
-
-    def _retry_after(self, response: httpx.Response) -> float:
-        until = response.headers.get("X-RateLimit-Resource-Until")
-        if until:
-            try:
-                moment = parsedate_to_datetime(until)
-            except (TypeError, ValueError):
-                moment = None
-            if moment is not None and moment.tzinfo is not None:
-                return max(MIN_RETRY_S, (moment - self._clock()).total_seconds())
-        return parse_retry_after(response.headers.get("Retry-After"), DEFAULT_RETRY_S)
-
-    def _answer(self, response: httpx.Response) -> _ApiAnswer:
-        return self._parse(response, _ApiAnswer)
+        return send(
+            self.http,
+            self.name,
+            method,
+            path,
+            json_body=json_body,
+            headers={API_KEY_HEADER: self._api_key.get_secret_value()},
+            params=params or None,
+            rate_limit_statuses=RATE_LIMIT_STATUSES,
+            retry_header=RETRY_HEADERS,
+            default_retry_s=DEFAULT_RETRY_S,
+            min_date_wait_s=MIN_RETRY_S,
+            now=self._clock,
+            describe=_describe,
+        )
 
     def _parse(self, response: httpx.Response, model: type[_M]) -> _M:
-        data = response_json(self.name, response)
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise PayloadError(
-                self.name, f"unexpected answer shape: {exc.error_count()} errors"
-            ) from exc
+        return parse_answer(self.name, model, response, what="answer shape")
 
 
-def _channel_stock(offer: _Offer) -> ChannelStock:
+def _channel_stock(offer: Offer) -> ChannelStock:
     counts: dict[str, int] = {}
     for stock in offer.stocks:
         counts[stock.type] = counts.get(stock.type, 0) + stock.count
@@ -499,7 +387,16 @@ def _utc_or_none(value: str | None) -> str | None:
         return None
 
 
-def _first_error(answer: _ApiAnswer) -> tuple[str, str]:
+def _local_problem(update: StockUpdate) -> tuple[str, str] | None:
+    """(code, message) of an item YM would refuse, with the whole batch; None if it may go."""
+    if not SKU_PATTERN.match(update.item_id):
+        return "INVALID_SKU", "offer id breaks YM's pattern"
+    if not 0 <= update.quantity <= MAX_COUNT:
+        return "COUNT_OUT_OF_RANGE", f"count 0..{MAX_COUNT}"
+    return None
+
+
+def _first_error(answer: ApiAnswer) -> tuple[str, str]:
     if answer.errors:
         return answer.errors[0].code, answer.errors[0].message
     return "ERROR", "status ERROR without errors"
@@ -508,7 +405,7 @@ def _first_error(answer: _ApiAnswer) -> tuple[str, str]:
 def _describe(response: httpx.Response) -> str:
     """``CODE: message; ...`` from YM's error wrapper, else the start of the body."""
     try:
-        answer = _ApiAnswer.model_validate(response.json())
+        answer = ApiAnswer.model_validate(response.json())
     except (ValueError, ValidationError):
         text = response.text
         return text[:300] if text else response.reason_phrase

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,25 +73,63 @@ class FaultInjector:
 
 
 class TokenBucket:
-    """A token bucket on the monotonic clock: ``capacity`` burst, ``rate_per_s`` refill."""
+    """A thread-safe token bucket: ``capacity`` burst, ``rate_per_s`` refill.
 
-    def __init__(self, capacity: float, rate_per_s: float) -> None:
+    The clock is injectable (monotonic seconds), so tests move time by hand instead of sleeping.
+    """
+
+    def __init__(
+        self,
+        capacity: float,
+        rate_per_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.capacity = capacity
         self.rate_per_s = rate_per_s
+        self.clock = clock
         self.tokens = capacity
-        self.updated = time.monotonic()
+        self.updated = clock()
         self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate_per_s)
+        self.updated = now
 
     def take(self, cost: float = 1.0) -> float:
         """Take ``cost`` tokens. Returns 0 on success, else seconds until they would be there."""
         with self._lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate_per_s)
-            self.updated = now
+            self._refill()
             if self.tokens >= cost:
                 self.tokens -= cost
                 return 0.0
             return (cost - self.tokens) / self.rate_per_s
+
+    def charge(self, cost: float) -> None:
+        """Take ``cost`` tokens unconditionally, into debt if need be (WB bills a 4xx as 10
+        requests after the fact): the bucket then refuses until it has refilled past zero."""
+        with self._lock:
+            self._refill()
+            self.tokens -= cost
+
+
+class BackgroundTasks:
+    """Fire-and-forget coroutines on the running loop (notification pushes), each referenced
+    until it is done: the loop itself holds tasks only weakly."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (JSON ``true`` must not pass for 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +185,18 @@ class SimulatorState:
             self.counters.clear()
 
 
-def admin_routes(state: SimulatorState, faults: FaultInjector) -> list[Route]:
-    """``/_sim`` routes shared by every simulator: state, received values, faults, reset."""
+def admin_routes(
+    state: SimulatorState,
+    faults: FaultInjector,
+    *,
+    on_reset: Callable[[], None] | None = None,
+) -> list[Route]:
+    """``/_sim`` routes shared by every simulator: state, received values, faults, reset.
+
+    Args:
+        on_reset: called by ``POST /_sim/reset`` after the state and the faults are cleared,
+            for what the simulator keeps besides them (orders, catalog, rate-limit buckets).
+    """
 
     async def get_state(_: Request) -> Response:
         return JSONResponse(state.snapshot())
@@ -169,6 +217,8 @@ def admin_routes(state: SimulatorState, faults: FaultInjector) -> list[Route]:
     async def reset(_: Request) -> Response:
         state.reset()
         faults.configure(Faults())
+        if on_reset is not None:
+            on_reset()
         return JSONResponse({"reset": True})
 
     return [

@@ -17,13 +17,13 @@ Products (``offer_id`` <-> ``product_id`` <-> ``sku``) come from the config or
 ``POST /_sim/postings/{n}/status``. With ``notify_url`` set, each posting change is also pushed
 there as Ozon's notification (fire-and-forget, counted in ``notifications_sent|failed``).
 Error bodies have Ozon's generic shape ``{"code", "message", "details"}`` (gRPC codes).
+Products, postings and the reservation rules are in
+:mod:`inventory_engine.simulators.ozon_postings`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import itertools
 import json
 import ssl
 import time
@@ -39,13 +39,57 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inventory_engine.simulators.base import (
+    BackgroundTasks,
     FaultInjector,
-    Faults,
     SimulatorState,
     TokenBucket,
     admin_routes,
     injected_failure,
+    is_int,
 )
+from inventory_engine.simulators.ozon_postings import (
+    CANCELLED,
+    CUTOFF_AFTER,
+    PRE_PACK,
+    PUSH_STATES,
+    RESERVING,
+    STATUSES,
+    UNFULFILLED,
+    PostingBook,
+    SimPosting,
+    SimProduct,
+    push_time,
+)
+
+__all__ = [  # the posting names are re-exported: they lived here before ozon_postings
+    "CANCELLED",
+    "CUTOFF_AFTER",
+    "INTERNAL",
+    "INVALID_ARGUMENT",
+    "MAX_PAGE_LIMIT",
+    "MAX_PERIOD",
+    "NOTIFY_TIMEOUT_S",
+    "NOT_FOUND",
+    "PERMISSION_DENIED",
+    "PRE_PACK",
+    "PUSH_STATES",
+    "RATE_LIMIT_MESSAGE",
+    "RESERVING",
+    "RESOURCE_EXHAUSTED",
+    "SANDBOX_API_KEY",
+    "SANDBOX_CLIENT_ID",
+    "SANDBOX_SELLER_ID",
+    "SANDBOX_WAREHOUSE_ID",
+    "STATUSES",
+    "STOCK_CEILING",
+    "UNFULFILLED",
+    "OzonSimConfig",
+    "PostingBook",
+    "SimPosting",
+    "SimProduct",
+    "create_app",
+    "error",
+]
 
 SANDBOX_CLIENT_ID = "sandbox-client-id"
 SANDBOX_API_KEY = "sandbox-api-key"
@@ -65,18 +109,6 @@ MAX_PERIOD = timedelta(days=365)
 """Longest date window of the posting lists ("no more than one year")."""
 NOTIFY_TIMEOUT_S = 5.0
 """Ozon gives a notification URL 5 s to answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class SimProduct:
-    """One product of the seller: the three ids Ozon keeps for it."""
-
-    offer_id: str
-    product_id: int
-    sku: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {"offer_id": self.offer_id, "product_id": self.product_id, "sku": self.sku}
 
 
 @dataclass
@@ -99,383 +131,6 @@ class OzonSimConfig:
     notify_url: str | None = None
 
 
-PRE_PACK = frozenset(
-    {
-        "awaiting_registration",
-        "acceptance_in_progress",
-        "awaiting_approve",
-        "awaiting_verification",
-        "awaiting_packaging",
-    }
-)
-"""A new posting's statuses: nothing packed yet, a cancel here is not "after ship"."""
-RESERVING = PRE_PACK | {"awaiting_deliver"}
-"""The posting's units are still in the warehouse and counted as ``reserved``."""
-UNFULFILLED = RESERVING | {
-    "arbitration",
-    "client_arbitration",
-    "delivering",
-    "driver_pickup",
-    "not_accepted",
-}
-"""What ``/v3/posting/fbs/unfulfilled/list`` returns (its ``filter.status`` values)."""
-CANCELLED = frozenset({"cancelled", "cancelled_from_split_pending"})
-STATUSES = UNFULFILLED | CANCELLED | {"sent_by_seller", "delivered"}
-PUSH_STATES: Mapping[str, str] = {
-    "awaiting_registration": "posting_awaiting_registration",
-    "acceptance_in_progress": "posting_acceptance_in_progress",
-    "awaiting_approve": "posting_created",
-    "awaiting_packaging": "posting_created",
-    "awaiting_deliver": "posting_transferring_to_delivery",
-    "arbitration": "posting_in_arbitration",
-    "client_arbitration": "posting_in_client_arbitration",
-    "delivering": "posting_on_way_to_city",
-    "driver_pickup": "posting_driver_pick_up",
-    "delivered": "posting_delivered",
-    "cancelled": "posting_canceled",
-    "not_accepted": "posting_not_in_sort_center",
-}
-"""Default push ``new_state`` (and substatus) per status; statuses without one push nothing."""
-CUTOFF_AFTER = timedelta(days=1)
-"""A new posting's ``shipment_date`` (its packing cutoff): a day after ``in_process_at``."""
-
-
-@dataclass
-class SimPosting:
-    """One FBS posting; units per product, times as aware UTC datetimes."""
-
-    posting_number: str
-    order_id: int
-    status: str
-    substatus: str
-    warehouse_id: int
-    warehouse_name: str
-    lines: list[tuple[SimProduct, int]]
-    in_process_at: datetime
-    shipment_date: datetime
-    changed_at: datetime
-    cancelled_after_ship: bool = False
-    cancel_reason_id: int = 0
-
-    def push_products(self) -> list[dict[str, int]]:
-        return [{"sku": p.sku, "quantity": q} for p, q in self.lines]
-
-    def new_posting_push(self, seller_id: int) -> dict[str, Any]:
-        """The ``TYPE_NEW_POSTING`` notification (reference §1.6)."""
-        return {
-            "message_type": "TYPE_NEW_POSTING",
-            "posting_number": self.posting_number,
-            "products": self.push_products(),
-            "in_process_at": _push_time(self.in_process_at),
-            "warehouse_id": self.warehouse_id,
-            "seller_id": seller_id,
-        }
-
-    def as_json(self) -> dict[str, Any]:
-        """The posting as the v3 list and get methods return it."""
-        order_number = self.posting_number.rsplit("-", 1)[0]
-        return {
-            "posting_number": self.posting_number,
-            "order_id": self.order_id,
-            "order_number": order_number,
-            "status": self.status,
-            "substatus": self.substatus,
-            "in_process_at": _push_time(self.in_process_at),
-            "shipment_date": _push_time(self.shipment_date),
-            "delivery_method": {
-                "id": self.warehouse_id,
-                "name": "Ozon Логистика, sandbox",
-                "warehouse_id": self.warehouse_id,
-                "warehouse": self.warehouse_name,
-                "tpl_provider_id": 24,
-                "tpl_provider": "Ozon Логистика",
-            },
-            "tpl_integration_type": "ozon",
-            "tracking_number": "",
-            "is_express": False,
-            "is_multibox": False,
-            "multi_box_qty": 1,
-            "parent_posting_number": "",
-            "quantum_id": 0,
-            "products": [
-                {
-                    "sku": p.sku,
-                    "offer_id": p.offer_id,
-                    "name": p.offer_id,
-                    "quantity": q,
-                    "price": "1000.0000",
-                    "currency_code": "RUB",
-                }
-                for p, q in self.lines
-            ],
-            "cancellation": {
-                "cancel_reason_id": self.cancel_reason_id,
-                "cancel_reason": "",
-                "cancellation_type": "",
-                "cancellation_initiator": "",
-                "cancelled_after_ship": self.cancelled_after_ship,
-                "affect_cancellation_rating": False,
-            },
-            "available_actions": ["ship", "cancel"] if self.status in PRE_PACK else [],
-            "requirements": {
-                "products_requiring_gtd": [],
-                "products_requiring_country": [],
-                "products_requiring_mandatory_mark": [],
-            },
-        }
-
-
-class PostingBook:
-    """Products, pushed stock and postings of the simulated account; Ozon's reservation rules."""
-
-    def __init__(
-        self,
-        warehouses: Mapping[int, str],
-        *,
-        now: Callable[[], datetime],
-        auto_products: bool,
-    ) -> None:
-        self.warehouses = warehouses
-        self.now = now
-        self.auto_products = auto_products
-        self.reset(())
-
-    def reset(self, products: Sequence[SimProduct]) -> None:
-        self.products: dict[str, SimProduct] = {}
-        self.products_by_id: dict[int, SimProduct] = {}
-        self.products_by_sku: dict[int, SimProduct] = {}
-        self.present: dict[tuple[str, int], int] = {}
-        self.postings: dict[str, SimPosting] = {}
-        self._numbers = itertools.count(1)
-        for product in products:
-            self._register(product)
-
-    # -- products --------------------------------------------------------------------------------
-
-    def _register(self, product: SimProduct) -> SimProduct:
-        self.products[product.offer_id] = product
-        self.products_by_id[product.product_id] = product
-        self.products_by_sku[product.sku] = product
-        return product
-
-    def add_product(self, row: Any) -> SimProduct:
-        """Register ``{"offer_id", "product_id"?, "sku"?}``; missing ids are made up."""
-        if not isinstance(row, dict) or not isinstance(row.get("offer_id"), str):
-            raise ValueError("each product needs an offer_id string")
-        n = len(self.products) + 1
-        product_id = row.get("product_id") or 300_000_000 + n
-        sku = row.get("sku") or 140_000_000 + n
-        if not _is_int(product_id) or not _is_int(sku):
-            raise ValueError("product_id and sku must be integers")
-        return self._register(SimProduct(row["offer_id"], product_id, sku))
-
-    def product_by_offer(self, offer_id: str, *, create: bool = False) -> SimProduct | None:
-        product = self.products.get(offer_id)
-        if product is None and create and self.auto_products and offer_id:
-            product = self.add_product({"offer_id": offer_id})
-        return product
-
-    # -- stock -----------------------------------------------------------------------------------
-
-    def reserved(self, offer_id: str, warehouse: int) -> int:
-        return sum(
-            quantity
-            for posting in self.postings.values()
-            if posting.status in RESERVING and posting.warehouse_id == warehouse
-            for product, quantity in posting.lines
-            if product.offer_id == offer_id
-        )
-
-    def set_stock(self, offer_id: str, warehouse: int, stock: int) -> None:
-        # Ozon: the pushed stock excludes reserved units, so present = stock + reserved.
-        self.present[offer_id, warehouse] = stock + self.reserved(offer_id, warehouse)
-
-    def _pairs(self, product: SimProduct) -> list[tuple[int, int, int]]:
-        """(warehouse, present, reserved) for each warehouse holding or reserving the product."""
-        warehouses = {w for (o, w) in self.present if o == product.offer_id} | {
-            p.warehouse_id
-            for p in self.postings.values()
-            if p.status in RESERVING and any(x.offer_id == product.offer_id for x, _ in p.lines)
-        }
-        return [
-            (w, self.present.get((product.offer_id, w), 0), self.reserved(product.offer_id, w))
-            for w in sorted(warehouses)
-        ]
-
-    def info_item(self, product: SimProduct) -> dict[str, Any]:
-        """A ``/v4/product/info/stocks`` item: FBS stock summed over the warehouses."""
-        pairs = self._pairs(product)
-        stock = {
-            "type": "fbs",
-            "sku": product.sku,
-            "present": sum(present for _, present, _ in pairs),
-            "reserved": sum(reserved for _, _, reserved in pairs),
-            "shipment_type": "SHIPMENT_TYPE_GENERAL",
-            "warehouse_ids": [str(w) for w, _, _ in pairs],
-        }
-        return {"offer_id": product.offer_id, "product_id": product.product_id, "stocks": [stock]}
-
-    def warehouse_rows(self, skus: set[int]) -> list[dict[str, Any]]:
-        """``/v1/product/info/stocks-by-warehouse/fbs`` rows for known SKUs."""
-        return [
-            {
-                "sku": product.sku,
-                "product_id": product.product_id,
-                "warehouse_id": warehouse,
-                "warehouse_name": self.warehouses.get(warehouse, ""),
-                "present": present,
-                "reserved": reserved,
-            }
-            for sku in sorted(skus)
-            if (product := self.products_by_sku.get(sku)) is not None
-            for warehouse, present, reserved in self._pairs(product)
-        ]
-
-    def stock_rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "offer_id": product.offer_id,
-                "warehouse_id": warehouse,
-                "present": present,
-                "reserved": reserved,
-                "sellable": present - reserved,
-            }
-            for product in self.products.values()
-            for warehouse, present, reserved in self._pairs(product)
-        ]
-
-    # -- postings --------------------------------------------------------------------------------
-
-    def create(self, body: Mapping[str, Any]) -> SimPosting:
-        """A new posting from ``{"products": [{"offer_id"|"sku", "quantity"}], "status"?,
-        "posting_number"?, "warehouse_id"?, "in_process_at"?}``.
-
-        Raises:
-            ValueError: unknown product, bad quantity, status or warehouse.
-        """
-        status = body.get("status", "awaiting_packaging")
-        if status not in PRE_PACK:
-            raise ValueError(f"a new posting's status is one of {sorted(PRE_PACK)}")
-        warehouse = body.get("warehouse_id", next(iter(self.warehouses)))
-        if warehouse not in self.warehouses:
-            raise ValueError(f"unknown warehouse {warehouse}")
-        lines = [self._line(row) for row in body.get("products") or []]
-        if not lines:
-            raise ValueError("a posting needs products")
-        n = next(self._numbers)
-        number = body.get("posting_number") or f"{10_000_000 + n:08d}-{n % 10_000:04d}-1"
-        if not isinstance(number, str) or number in self.postings:
-            raise ValueError(f"posting number {number!r} is taken or not a string")
-        created = _admin_time(body.get("in_process_at")) or self.now()
-        posting = SimPosting(
-            posting_number=number,
-            order_id=500_000_000 + n,
-            status=status,
-            substatus=PUSH_STATES.get(status, ""),
-            warehouse_id=warehouse,
-            warehouse_name=self.warehouses[warehouse],
-            lines=lines,
-            in_process_at=created,
-            shipment_date=created + CUTOFF_AFTER,
-            changed_at=created,
-        )
-        self.postings[number] = posting
-        return posting
-
-    def _line(self, row: Any) -> tuple[SimProduct, int]:
-        if not isinstance(row, dict) or not _is_int(row.get("quantity")) or row["quantity"] < 1:
-            raise ValueError("each product needs a positive integer quantity")
-        if "sku" in row:
-            product = self.products_by_sku.get(row["sku"])
-        else:
-            product = self.product_by_offer(str(row.get("offer_id", "")), create=True)
-        if product is None:
-            raise ValueError(f"unknown product {row}")
-        return product, row["quantity"]
-
-    def move(
-        self, number: str, body: Mapping[str, Any], seller_id: int
-    ) -> tuple[SimPosting, dict[str, Any] | None]:
-        """Move a posting to ``body["status"]``; returns it and the push Ozon would send.
-
-        ``substatus``/``new_state`` override the defaults; ``cancelled_after_ship`` defaults
-        to "the posting was packed". Leaving the warehouse takes the units off ``present``.
-
-        Raises:
-            KeyError: no such posting.
-            ValueError: unknown status, or a move back to a new posting's status.
-        """
-        posting = self.postings[number]
-        status = body.get("status")
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
-        old_status, old_state = posting.status, posting.substatus
-        if status in RESERVING and old_status not in RESERVING:
-            raise ValueError(f"cannot move a posting back from {old_status} to {status}")
-        if old_status in RESERVING and status not in RESERVING and status not in CANCELLED:
-            for product, quantity in posting.lines:  # handed over: the goods leave
-                key = (product.offer_id, posting.warehouse_id)
-                self.present[key] = self.present.get(key, 0) - quantity
-        new_state = str(body.get("new_state") or PUSH_STATES.get(status, ""))
-        posting.status = status
-        posting.substatus = str(body.get("substatus") or new_state)
-        posting.changed_at = self.now()
-        if status in CANCELLED:
-            posting.cancelled_after_ship = bool(
-                body.get("cancelled_after_ship", old_status not in PRE_PACK)
-            )
-            posting.cancel_reason_id = int(body.get("cancel_reason_id", 352))
-        if not new_state or status == old_status:
-            return posting, None
-        common = {
-            "posting_number": number,
-            "new_state": new_state,
-            "changed_state_date": _push_time(posting.changed_at),
-            "warehouse_id": posting.warehouse_id,
-            "seller_id": seller_id,
-        }
-        if status == "cancelled":
-            reason = {"id": posting.cancel_reason_id, "message": "cancelled (sandbox)"}
-            push = {
-                "message_type": "TYPE_POSTING_CANCELLED",
-                **common,
-                "products": posting.push_products(),
-                "old_state": old_state,
-                "reason": reason,
-            }
-        else:
-            push = {"message_type": "TYPE_STATE_CHANGED", **common}
-        return posting, push
-
-    def select(
-        self,
-        *,
-        created: tuple[datetime, datetime] | None = None,
-        changed: tuple[datetime, datetime] | None = None,
-        cutoff: tuple[datetime, datetime] | None = None,
-        status: str | None = None,
-        warehouses: set[int] | None = None,
-        unfulfilled: bool = False,
-        descending: bool = False,
-    ) -> list[SimPosting]:
-        """Postings matching every given filter, by ``in_process_at``."""
-
-        def within(moment: datetime, window: tuple[datetime, datetime] | None) -> bool:
-            return window is None or window[0] <= moment <= window[1]
-
-        found = [
-            p
-            for p in self.postings.values()
-            if within(p.in_process_at, created)
-            and within(p.changed_at, changed)
-            and within(p.shipment_date, cutoff)
-            and (status is None or p.status == status)
-            and (not warehouses or p.warehouse_id in warehouses)
-            and (not unfulfilled or p.status in UNFULFILLED)
-        ]
-        return sorted(found, key=lambda p: (p.in_process_at, p.posting_number), reverse=descending)
-
-
 class _OzonSimulator:
     """The routes' shared state: catalog, pushed stock, windows, buckets and postings."""
 
@@ -490,7 +145,7 @@ class _OzonSimulator:
         self.config, self.state, self.faults, self.clock = config, state, faults, clock
         self.book = PostingBook(config.warehouses, now=now, auto_products=config.auto_products)
         self.notifications: list[dict[str, Any]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
         self.reset()
 
     def reset(self) -> None:
@@ -499,9 +154,9 @@ class _OzonSimulator:
         self.last_update: dict[tuple[str, int], float] = {}
         self.notifications.clear()
         rpm = self.config.stock_requests_per_minute
-        self.stock_bucket = TokenBucket(rpm, rpm / 60)
+        self.stock_bucket = TokenBucket(rpm, rpm / 60, clock=self.clock)
         rps = self.config.requests_per_second
-        self.global_bucket = TokenBucket(rps, rps)
+        self.global_bucket = TokenBucket(rps, rps, clock=self.clock)
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -557,11 +212,11 @@ class _OzonSimulator:
                 f"stocks: value must contain at most {self.config.max_batch} item(s)"
             )
         for item in stocks:
-            if not isinstance(item, dict) or not _is_int(item.get("warehouse_id")):
+            if not isinstance(item, dict) or not is_int(item.get("warehouse_id")):
                 raise _BadRequestError("stocks: warehouse_id is required")
-            if not _is_int(item.get("stock")):
+            if not is_int(item.get("stock")):
                 raise _BadRequestError("stocks: stock must be an integer")
-            if not isinstance(item.get("offer_id"), str) and not _is_int(item.get("product_id")):
+            if not isinstance(item.get("offer_id"), str) and not is_int(item.get("product_id")):
                 raise _BadRequestError("stocks: offer_id or product_id is required")
         return JSONResponse({"result": [self._push_one(item) for item in stocks]})
 
@@ -696,11 +351,6 @@ class _OzonSimulator:
 
     # -- admin -----------------------------------------------------------------------------------
 
-    async def admin_reset(self, _: Request) -> Response:
-        self.faults.configure(Faults())
-        self.reset()
-        return JSONResponse({"reset": True})
-
     async def admin_products(self, body: dict[str, Any], _: Request) -> Response:
         for row in body.get("products") or []:
             self.book.add_product(row)
@@ -729,7 +379,7 @@ class _OzonSimulator:
     async def admin_ping(self, _: dict[str, Any], __: Request) -> Response:
         if not self.config.notify_url:
             return JSONResponse({"error": "no notify_url configured"}, status_code=409)
-        payload = {"message_type": "TYPE_PING", "time": _push_time(self.book.now())}
+        payload = {"message_type": "TYPE_PING", "time": push_time(self.book.now())}
         return JSONResponse(await self._deliver(payload))
 
     # -- notifications ---------------------------------------------------------------------------
@@ -738,12 +388,7 @@ class _OzonSimulator:
         """Push ``payload`` to ``notify_url`` in the background, if one is configured."""
         if payload is None or not self.config.notify_url:
             return
-        task = asyncio.get_running_loop().create_task(self._deliver_quietly(payload))
-        self._tasks.add(task)  # keep a reference: the loop holds tasks only weakly
-        task.add_done_callback(self._tasks.discard)
-
-    async def _deliver_quietly(self, payload: dict[str, Any]) -> None:
-        await self._deliver(payload)
+        self._background.start(self._deliver(payload))
 
     async def _deliver(self, payload: dict[str, Any]) -> dict[str, Any]:
         record: dict[str, Any] = {"payload": payload, "status_code": None, "answer": None}
@@ -787,7 +432,7 @@ def create_app(
         config: credentials, catalog and limits; reference defaults when omitted.
         state: where stock, received values and counters go (a fresh one when omitted).
         faults: fault injection (none by default; ``PUT /_sim/faults`` changes it).
-        clock: monotonic seconds, for the per-item 30 s window.
+        clock: monotonic seconds, for the per-item 30 s window and the rate limits.
         now: aware UTC wall clock, for posting times and date filters.
 
     Returns:
@@ -807,8 +452,6 @@ def create_app(
         Route("/v3/posting/fbs/list", api(sim.list_postings), methods=["POST"]),
         Route("/v3/posting/fbs/unfulfilled/list", api(sim.list_unfulfilled), methods=["POST"]),
         Route("/v3/posting/fbs/get", api(sim.get_posting), methods=["POST"]),
-        # Before the shared admin routes: this reset also clears postings and windows.
-        Route("/_sim/reset", sim.admin_reset, methods=["POST"]),
         Route("/_sim/products", _admin(sim.admin_products), methods=["POST"]),
         Route("/_sim/postings", _admin(sim.admin_create_posting), methods=["POST"]),
         Route("/_sim/postings/{number}/status", _admin(sim.admin_move_posting), methods=["POST"]),
@@ -817,15 +460,11 @@ def create_app(
             Route(f"/_sim/{what}", _admin(sim.admin_view), methods=["GET"])
             for what in ("products", "postings", "stocks", "notifications")
         ),
-        *admin_routes(sim.state, faults),
+        *admin_routes(sim.state, faults, on_reset=sim.reset),
     ]
     app = Starlette(routes=routes)
     app.state.simulator = sim
     return app
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _limit(body: Mapping[str, Any]) -> int:
@@ -869,17 +508,6 @@ def _str_list(flt: Mapping[str, Any], key: str) -> set[str]:
 def _ssl_context() -> ssl.SSLContext:
     # Built once: httpx would build one per client, ~50 ms each, on every notification.
     return ssl.create_default_context()
-
-
-def _push_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _admin_time(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _admin(

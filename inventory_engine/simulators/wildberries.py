@@ -18,19 +18,20 @@ Admin routes (not WB's): ``POST /_sim/products`` ``{"chrtIds": [...]}`` extends 
 ``PUT /_sim/warehouses/{id}`` ``{"isProcessing": true}``; ``POST /_sim/orders`` creates a task
 (``chrtId`` required; ``article``, ``nmId``, ``price``, ``warehouseId``, ``skus``, ``createdAt``
 epoch seconds optional); ``POST /_sim/orders/{id}/status`` sets ``supplierStatus``/``wbStatus``;
-``POST /_sim/reset`` also clears tasks. Plus the shared state/received/faults routes.
+the shared ``POST /_sim/reset`` also clears tasks, catalog and buckets. Plus the shared
+state/received/faults routes. The tasks themselves are in
+:mod:`inventory_engine.simulators.wildberries_orders`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,10 +42,16 @@ from starlette.routing import Route
 
 from inventory_engine.simulators.base import (
     FaultInjector,
-    Faults,
     SimulatorState,
+    TokenBucket,
     admin_routes,
     injected_failure,
+    is_int,
+)
+from inventory_engine.simulators.wildberries_orders import (
+    SUPPLIER_STATUSES,
+    WB_STATUSES,
+    SimTask,
 )
 
 SANDBOX_TOKEN = "wb-sandbox-token"  # noqa: S105 - a public sandbox value, not a secret
@@ -52,15 +59,6 @@ SANDBOX_TOKEN = "wb-sandbox-token"  # noqa: S105 - a public sandbox value, not a
 SANDBOX_WAREHOUSE_ID = 1
 """The sandbox seller warehouse."""
 
-SUPPLIER_STATUSES = frozenset({"new", "confirm", "complete", "cancel", "cancel_carrier"})
-WB_STATUSES = frozenset(
-    {
-        "waiting", "sorted", "sold", "canceled", "canceled_by_client", "declined_by_client",
-        "defect", "ready_for_pickup", "postponed_delivery", "accepted_by_carrier",
-        "sent_to_carrier", "canceled_by_carrier",
-    }
-)  # fmt: skip
-"""As listed in the status method's description (its enums omit the two carrier cancels)."""
 ITEM_MESSAGES = {
     "UploadDataLimit": "Upload limit exceeded.",
     "NotFound": "Not found",
@@ -96,79 +94,6 @@ class WildberriesSimConfig:
     """Epoch seconds for task ``createdAt`` and the ``dateFrom``/``dateTo`` defaults."""
 
 
-class _Bucket:
-    """A token bucket on an injectable clock that can go into debt (a 4xx bills 10)."""
-
-    def __init__(self, capacity: float, rate_per_s: float, clock: Callable[[], float]) -> None:
-        self.capacity, self.rate_per_s, self.clock = capacity, rate_per_s, clock
-        self.tokens, self.updated = capacity, clock()
-        self._lock = threading.Lock()
-
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate_per_s)
-        self.updated = now
-
-    def take(self) -> float:
-        """Take one token: 0 on success, else seconds until one is there."""
-        with self._lock:
-            self._refill()
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return 0.0
-            return (1 - self.tokens) / self.rate_per_s
-
-    def charge(self, cost: float) -> None:
-        with self._lock:
-            self._refill()
-            self.tokens -= cost
-
-
-@dataclass
-class _Task:
-    id: int
-    chrt_id: int
-    warehouse_id: int
-    created_at: int
-    """Epoch seconds: WB's dates are whole seconds."""
-    article: str = ""
-    nm_id: int = 0
-    price: int = 0
-    skus: list[str] = field(default_factory=list)
-    supplier_status: str = "new"
-    wb_status: str = "waiting"
-
-    def common(self) -> dict[str, Any]:
-        created = datetime.fromtimestamp(self.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {
-            "address": None, "scanPrice": None, "deliveryType": "fbs",
-            "orderUid": f"{self.id}_{uuid.uuid5(uuid.NAMESPACE_OID, str(self.id)).hex}",
-            "article": self.article, "colorCode": "",
-            "rid": uuid.uuid5(uuid.NAMESPACE_URL, str(self.id)).hex,
-            "createdAt": created, "offices": ["Подольск"], "skus": self.skus, "id": self.id,
-            "warehouseId": self.warehouse_id, "officeId": 15, "nmId": self.nm_id,
-            "chrtId": self.chrt_id, "price": self.price, "convertedPrice": self.price,
-            "currencyCode": 643, "convertedCurrencyCode": 643, "cargoType": 1,
-            "crossBorderType": 0, "comment": "", "isZeroOrder": False, "options": {"isB2B": False},
-        }  # fmt: skip
-
-    def as_new(self) -> dict[str, Any]:
-        """``OrderNew`` of ``GET /api/v3/orders/new``."""
-        return self.common() | {
-            "salePrice": self.price, "finalPrice": self.price, "convertedFinalPrice": self.price,
-            "requiredMeta": [], "optionalMeta": [], "isPickupPointShipmentAllowed": True,
-        }  # fmt: skip
-
-    def status(self) -> dict[str, Any]:
-        cancellable = self.supplier_status in {"new", "confirm"} and self.wb_status == "waiting"
-        return {
-            "id": self.id,
-            "supplierStatus": self.supplier_status,
-            "wbStatus": self.wb_status,
-            "isCancellable": cancellable,
-        }
-
-
 def _error(status: int, code: str, message: str = "") -> JSONResponse:
     """WB's ``Error`` body."""
     return JSONResponse({"code": code, "message": message}, status_code=status)
@@ -189,10 +114,6 @@ def _problem(status: int, title: str, detail: str, text: str) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 async def _body(request: Request) -> Any:
     try:
         return json.loads(await request.body())
@@ -204,7 +125,7 @@ async def _int_list(request: Request, key: str) -> list[int] | None:
     """``body[key]`` if the body is an object holding a list of integers there, else None."""
     body = await _body(request)
     values = body.get(key) if isinstance(body, dict) else None
-    ok = isinstance(values, list) and all(_is_int(v) for v in values)
+    ok = isinstance(values, list) and all(is_int(v) for v in values)
     return values if ok else None
 
 
@@ -228,11 +149,11 @@ class WildberriesSimulator:
         self.catalog: set[int] | None = None if c.chrt_ids is None else set(c.chrt_ids)
         self.warehouses: set[int] = set(c.warehouse_ids)
         self.processing: set[int] = set()
-        self.tasks: dict[int, _Task] = {}
+        self.tasks: dict[int, SimTask] = {}
         self.next_task_id = 5_632_423
         self.buckets = {
-            "stocks": _Bucket(c.burst, c.rate_per_min / 60, c.clock),
-            "orders": _Bucket(c.burst, c.rate_per_min / 60, c.clock),
+            "stocks": TokenBucket(c.burst, c.rate_per_min / 60, clock=c.clock),
+            "orders": TokenBucket(c.burst, c.rate_per_min / 60, clock=c.clock),
         }
 
     # -- the gate every WB route passes ------------------------------------------------------------
@@ -304,7 +225,7 @@ class WildberriesSimulator:
             )
         named = [i for i in stocks if "chrtId" in i and "amount" in i]
         if any(
-            not _is_int(i["chrtId"]) or not _is_int(i["amount"]) or i["amount"] < 0 for i in named
+            not is_int(i["chrtId"]) or not is_int(i["amount"]) or i["amount"] < 0 for i in named
         ):
             return _error(400, "IncorrectRequestBody", "Incorrect required body")
         if len(named) < len(stocks):
@@ -419,11 +340,11 @@ class WildberriesSimulator:
 
     async def create_order(self, request: Request) -> Response:
         body = await _body(request)
-        if not isinstance(body, dict) or not _is_int(body.get("chrtId")):
+        if not isinstance(body, dict) or not is_int(body.get("chrtId")):
             return JSONResponse({"error": "chrtId (int) is required"}, status_code=400)
         task_id = body.get("id") or self.next_task_id
         self.next_task_id = max(self.next_task_id, task_id) + 1
-        task = _Task(
+        task = SimTask(
             id=task_id,
             chrt_id=body["chrtId"],
             warehouse_id=body.get("warehouseId", self.config.warehouse_ids[0]),
@@ -449,12 +370,6 @@ class WildberriesSimulator:
             return JSONResponse({"error": "unknown supplierStatus or wbStatus"}, status_code=400)
         task.supplier_status, task.wb_status = supplier, wb
         return JSONResponse(task.status())
-
-    async def reset_all(self, _: Request) -> Response:
-        self.state.reset()
-        self.faults.configure(Faults())
-        self.reset()
-        return JSONResponse({"reset": True})
 
 
 def _error_for_status(status: int, message: str) -> Response:
@@ -484,13 +399,11 @@ def create_app(
         Route("/api/v3/orders/new", sim.api("orders", sim.new_orders), methods=["GET"]),
         Route("/api/v3/orders/status", sim.api("orders", sim.order_statuses), methods=["POST"]),
         Route("/api/v3/orders", sim.api("orders", sim.list_orders), methods=["GET"]),
-        # Before the shared admin routes, so /_sim/reset also clears tasks and buckets.
-        Route("/_sim/reset", sim.reset_all, methods=["POST"]),
         Route("/_sim/products", sim.add_products, methods=["POST"]),
         Route("/_sim/warehouses/{warehouse_id:int}", sim.set_warehouse, methods=["PUT"]),
         Route("/_sim/orders", sim.create_order, methods=["POST"]),
         Route("/_sim/orders/{order_id}/status", sim.set_order_status, methods=["POST"]),
-        *admin_routes(sim.state, sim.faults),
+        *admin_routes(sim.state, sim.faults, on_reset=sim.reset),
     ]
     app = Starlette(routes=routes)
     app.state.simulator = sim

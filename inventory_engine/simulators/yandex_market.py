@@ -21,14 +21,14 @@ cancel from READY_TO_SHIP does not give units back until the seller pushes again
 sends ORDER_STATUS_UPDATED (with the substatus) and then ORDER_CANCELLED (whether YM sends
 both is UNCONFIRMED).
 
-Admin routes: ``POST /_sim/offers``, ``POST /_sim/orders``, ``POST /_sim/orders/{id}/status``,
-``GET /_sim/orders``, ``POST /_sim/notify-ping``, ``GET /_sim/notifications``, and the shared
+Admin routes: ``POST /_sim/offers``, the order and notification routes of
+:mod:`inventory_engine.simulators.yandex_market_orders` (``/_sim/orders``,
+``/_sim/orders/{id}/status``, ``/_sim/notify-ping``, ``/_sim/notifications``), and the shared
 ``/_sim/state|received|faults|reset``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import math
@@ -36,11 +36,10 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,25 +53,35 @@ from inventory_engine.simulators.base import (
     admin_routes,
     injected_failure,
 )
+from inventory_engine.simulators.yandex_market_orders import (
+    DEFAULT_SUBSTATUS,
+    MSK,
+    SHIPPED,
+    OrderBook,
+    order_routes,
+    ym_time,
+)
+
+__all__ = [  # the order names are re-exported: they lived here before yandex_market_orders
+    "DEFAULT_SUBSTATUS",
+    "ERROR_CODES",
+    "MSK",
+    "SANDBOX_API_KEY",
+    "SANDBOX_BUSINESS_ID",
+    "SANDBOX_CAMPAIGN_ID",
+    "SANDBOX_WAREHOUSE_ID",
+    "SHIPPED",
+    "SKU_PATTERN",
+    "YandexMarketSimConfig",
+    "create_app",
+]
 
 SANDBOX_API_KEY = "sandbox-yandex-market-api-key"
 SANDBOX_CAMPAIGN_ID = 21_000_000
 SANDBOX_BUSINESS_ID = 11_000_000
 SANDBOX_WAREHOUSE_ID = 31_000_000
 
-MSK = timezone(timedelta(hours=3))
-"""YM writes order dates with the Moscow offset."""
 SKU_PATTERN = re.compile(r"^(?=.*\S.*)[^\x00-\x08\x0A-\x1f\x7f]{1,255}$")
-SHIPPED = frozenset({"DELIVERY", "PICKUP", "DELIVERED", "PARTIALLY_RETURNED", "RETURNED"})
-"""Statuses in which the goods have left the seller."""
-DEFAULT_SUBSTATUS = {
-    "PROCESSING": "STARTED",
-    "CANCELLED": "USER_CHANGED_MIND",
-    "DELIVERY": "DELIVERY_SERVICE_RECEIVED",
-    "PICKUP": "PICKUP_SERVICE_RECEIVED",
-    "DELIVERED": "DELIVERY_SERVICE_DELIVERED",
-}
-"""``substatus`` is required in an order answer; these fill it when the admin gives none."""
 ERROR_CODES = {500: "INTERNAL_ERROR", 502: "BAD_GATEWAY", 503: "SERVICE_UNAVAILABLE"}
 
 
@@ -101,39 +110,6 @@ class YandexMarketSimConfig:
     """Where notifications are POSTed (the full URL, e.g. ``.../notification``)."""
 
 
-class _Bucket(TokenBucket):
-    """The shared token bucket on an injectable clock, so tests shrink time, not sleep."""
-
-    def __init__(self, capacity: float, rate_per_s: float, clock: Callable[[], float]) -> None:
-        super().__init__(capacity, rate_per_s)
-        self.clock = clock
-        self.updated = clock()
-
-    def take(self, cost: float = 1.0) -> float:
-        with self._lock:
-            now = self.clock()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate_per_s)
-            self.updated = now
-            if self.tokens >= cost:
-                self.tokens -= cost
-                return 0.0
-            return (cost - self.tokens) / self.rate_per_s
-
-
-@dataclass
-class _Order:
-    order_id: int
-    campaign_id: int
-    items: list[tuple[str, int]]
-    status: str
-    substatus: str
-    created_at: datetime
-    updated_at: datetime
-    seq: int
-    holds: bool = True
-    """Still counted against AVAILABLE (false after a cancel before packing)."""
-
-
 class _BadRequest(Exception):
     def __init__(self, message: str, violation: str = "bad_request") -> None:
         self.message = message
@@ -144,14 +120,6 @@ class _BadRequest(Exception):
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     body = {"status": "ERROR", "errors": [{"code": code, "message": message}]}
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _ym_time(moment: datetime) -> str:
-    return moment.astimezone(MSK).isoformat(timespec="seconds")
-
-
-def _utc_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _token(offset: int) -> str:
@@ -182,29 +150,34 @@ class _Market:
         self.now = wall_clock
         self.state = SimulatorState()
         self.faults = FaultInjector(Faults())
-        self.notify_lock = asyncio.Lock()
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.book = OrderBook(
+            self.state,
+            settings=lambda: self.config,
+            now=wall_clock,
+            next_seq=lambda: next(self.seq),
+        )
         self.reset()
 
     def reset(self) -> None:
         c = self.config
-        self.stock_bucket = _Bucket(c.skus_per_window, c.skus_per_window / c.window_s, self.clock)
-        self.read_bucket = _Bucket(
-            c.read_offers_per_window, c.read_offers_per_window / c.window_s, self.clock
+        self.stock_bucket = TokenBucket(
+            c.skus_per_window, c.skus_per_window / c.window_s, clock=self.clock
         )
-        self.orders_bucket = _Bucket(
+        self.read_bucket = TokenBucket(
+            c.read_offers_per_window, c.read_offers_per_window / c.window_s, clock=self.clock
+        )
+        self.orders_bucket = TokenBucket(
             c.orders_requests_per_window,
             c.orders_requests_per_window / c.orders_window_s,
-            self.clock,
+            clock=self.clock,
         )
         self.in_flight = 0
         self.catalog: set[str] | None = set(c.offers) if c.offers is not None else None
         self.pushes: dict[str, tuple[int, int, str]] = {}
         """offer -> (count, sequence number of the push, updatedAt)."""
-        self.orders: dict[int, _Order] = {}
         self.seq = itertools.count(1)
-        self.order_ids = itertools.count(51_000_001)
-        self.notifications: list[dict[str, Any]] = []
+        """One sequence for pushes and orders: an order counts against the push before it."""
+        self.book.reset()
         self.state.reset()
 
     # -- answers -----------------------------------------------------------------------------
@@ -226,14 +199,7 @@ class _Market:
     def available(self, offer: str) -> tuple[int, int, int]:
         """(AVAILABLE, FREEZE, FIT) for a pushed offer."""
         count, pushed_seq, _ = self.pushes[offer]
-        held = frozen = 0
-        for order in self.orders.values():
-            if order.seq <= pushed_seq or not order.holds:
-                continue
-            units = sum(qty for item, qty in order.items if item == offer)
-            held += units
-            if order.status not in SHIPPED and order.status != "CANCELLED":
-                frozen += units
+        held, frozen = self.book.held_since(offer, pushed_seq)
         available = max(0, count - held)
         return available, frozen, available + frozen
 
@@ -250,54 +216,6 @@ class _Market:
 
     def known(self, offer: str) -> bool:
         return offer in self.pushes or (self.catalog is not None and offer in self.catalog)
-
-    # -- orders --------------------------------------------------------------------------------
-
-    def order_json(self, order: _Order) -> dict[str, Any]:
-        return {
-            "orderId": order.order_id,
-            "campaignId": order.campaign_id,
-            "programType": "FBS",
-            "status": order.status,
-            "substatus": order.substatus,
-            "creationDate": _ym_time(order.created_at),
-            "updateDate": _ym_time(order.updated_at),
-            "paymentType": "PREPAID",
-            "paymentMethod": "YANDEX",
-            "fake": False,
-            "items": [
-                {"id": n, "offerId": offer, "offerName": offer, "count": qty}
-                for n, (offer, qty) in enumerate(order.items, start=1)
-            ],
-            "delivery": {
-                "type": "DELIVERY",
-                "serviceName": "Market delivery",
-                "deliveryServiceId": 1006360,
-                "deliveryPartnerType": "YANDEX_MARKET",
-                "dates": {"fromDate": (order.created_at + timedelta(days=2)).date().isoformat()},
-            },
-        }
-
-    def notify(self, payload: dict[str, Any]) -> None:
-        """Send a notification in the background (fire and forget), in creation order."""
-        if not self.config.notify_url:
-            return
-        task = asyncio.get_running_loop().create_task(self._post(payload))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def _post(self, payload: dict[str, Any]) -> None:
-        url = self.config.notify_url or ""
-        async with self.notify_lock:  # FIFO: deliveries leave in the order they were made
-            record: dict[str, Any] = {"payload": payload, "status": None}
-            self.notifications.append(record)
-            try:
-                async with httpx.AsyncClient(timeout=10.0) as client:
-                    response = await client.post(url, json=payload)
-                record["status"] = response.status_code
-                self.state.count("notifications_sent")
-            except httpx.HTTPError:
-                self.state.count("notifications_failed")
 
 
 # -- request parsing -----------------------------------------------------------------------------
@@ -447,7 +365,7 @@ async def _put_stocks(request: Request, market: _Market) -> Response:
         market.state.violation("rate_limit")
         message = f"Hit rate limit of {c.skus_per_window} skus per {c.window_s:g} s"
         return market.limited(message, c.skus_per_window, wait, remaining)
-    default_time = _ym_time(market.now())
+    default_time = ym_time(market.now())
     for sku, count, updated in entries:
         market.state.accept(str(c.campaign_id), sku, count)
         market.pushes[sku] = (count, next(market.seq), updated or default_time)
@@ -522,19 +440,11 @@ async def _list_orders(request: Request, market: _Market) -> Response:
             c.orders_requests_per_window,
             wait,
         )
-    chosen = [
-        o
-        for o in sorted(market.orders.values(), key=lambda o: (o.updated_at, o.order_id))
-        if (order_ids is None or o.order_id in order_ids)
-        and (campaign_ids is None or o.campaign_id in campaign_ids)
-        and (not statuses or o.status in statuses)
-        and (low is None or o.updated_at >= low)
-        and (high is None or o.updated_at < high)
-    ]
+    chosen = market.book.select(
+        order_ids=order_ids, campaign_ids=campaign_ids, statuses=statuses, low=low, high=high
+    )
     start = _offset(_page_token(request))
-    answer: dict[str, Any] = {
-        "orders": [market.order_json(o) for o in chosen[start : start + limit]]
-    }
+    answer: dict[str, Any] = {"orders": [o.as_json() for o in chosen[start : start + limit]]}
     if start + limit < len(chosen):
         answer["paging"] = {"nextPageToken": _token(start + limit)}
     return JSONResponse(answer)
@@ -543,101 +453,13 @@ async def _list_orders(request: Request, market: _Market) -> Response:
 # -- admin ---------------------------------------------------------------------------------------
 
 
-def _admin_routes(market: _Market) -> list[Route]:
+def _offer_routes(market: _Market) -> list[Route]:
     async def seed_offers(request: Request) -> Response:
         body = await request.json()
         market.catalog = (market.catalog or set()) | {str(o) for o in body.get("offerIds", [])}
         return JSONResponse({"offers": sorted(market.catalog)})
 
-    async def create_order(request: Request) -> Response:
-        body = await request.json()
-        items = [(str(i["offerId"]), int(i["count"])) for i in body.get("items", [])]
-        if not items or any(qty < 1 for _, qty in items):
-            return JSONResponse({"error": "items[] with offerId and count >= 1"}, 400)
-        now = market.now()
-        status = str(body.get("status", "PROCESSING"))
-        order = _Order(
-            order_id=int(body.get("orderId") or next(market.order_ids)),
-            campaign_id=int(body.get("campaignId", market.config.campaign_id)),
-            items=items,
-            status=status,
-            substatus=str(body.get("substatus") or DEFAULT_SUBSTATUS.get(status, "UNKNOWN")),
-            created_at=now,
-            updated_at=now,
-            seq=next(market.seq),
-        )
-        market.orders[order.order_id] = order
-        market.state.count("orders_created")
-        market.notify(
-            {
-                "notificationType": "ORDER_CREATED",
-                "campaignId": order.campaign_id,
-                "orderId": order.order_id,
-                "createdAt": _utc_z(now),
-                "items": [{"offerId": o, "count": q} for o, q in items],
-            }
-        )
-        return JSONResponse(market.order_json(order), 201)
-
-    async def move_order(request: Request) -> Response:
-        order = market.orders.get(int(request.path_params["orderId"]))
-        if order is None:
-            return JSONResponse({"error": "no such order"}, 404)
-        body = await request.json()
-        status = str(body["status"])
-        before = (order.status, order.substatus)
-        if status == "CANCELLED" and before[0] not in SHIPPED and before[1] != "READY_TO_SHIP":
-            order.holds = False  # YM gives the units back itself; a packed order waits a push
-        order.status = status
-        order.substatus = str(body.get("substatus") or DEFAULT_SUBSTATUS.get(status, "UNKNOWN"))
-        order.updated_at = market.now()
-        when = _utc_z(order.updated_at)
-        common = {"campaignId": order.campaign_id, "orderId": order.order_id}
-        market.notify(
-            {
-                "notificationType": "ORDER_STATUS_UPDATED",
-                **common,
-                "status": order.status,
-                "substatus": order.substatus,
-                "updatedAt": when,
-            }
-        )
-        if status == "CANCELLED":
-            items = [{"offerId": o, "count": q} for o, q in order.items]
-            market.notify(
-                {
-                    "notificationType": "ORDER_CANCELLED",
-                    **common,
-                    "cancelledAt": when,
-                    "items": items,
-                }
-            )
-        return JSONResponse(market.order_json(order))
-
-    async def list_all(_: Request) -> Response:
-        return JSONResponse({"orders": [market.order_json(o) for o in market.orders.values()]})
-
-    async def ping(_: Request) -> Response:
-        market.notify({"notificationType": "PING", "time": _utc_z(market.now())})
-        return JSONResponse({"sent": bool(market.config.notify_url)})
-
-    async def notifications(_: Request) -> Response:
-        return JSONResponse({"notifications": market.notifications})
-
-    async def reset(_: Request) -> Response:
-        market.reset()
-        market.faults.configure(Faults())
-        return JSONResponse({"reset": True})
-
-    return [
-        Route("/_sim/offers", seed_offers, methods=["POST"]),
-        Route("/_sim/orders", create_order, methods=["POST"]),
-        Route("/_sim/orders", list_all, methods=["GET"]),
-        Route("/_sim/orders/{orderId:int}/status", move_order, methods=["POST"]),
-        Route("/_sim/notify-ping", ping, methods=["POST"]),
-        Route("/_sim/notifications", notifications, methods=["GET"]),
-        Route("/_sim/reset", reset, methods=["POST"]),  # before the shared one: resets it all
-    ]
+    return [Route("/_sim/offers", seed_offers, methods=["POST"])]
 
 
 def create_app(
@@ -662,8 +484,9 @@ def create_app(
         Route(stocks, _api(market, _put_stocks), methods=["PUT"]),
         Route(stocks, _api(market, _get_stocks), methods=["POST"]),
         Route("/v1/businesses/{businessId}/orders", _api(market, _list_orders), methods=["POST"]),
-        *_admin_routes(market),
-        *admin_routes(market.state, market.faults),
+        *_offer_routes(market),
+        *order_routes(market.book),
+        *admin_routes(market.state, market.faults, on_reset=market.reset),
     ]
     app = Starlette(routes=routes)
     app.state.market = market

@@ -281,6 +281,19 @@ def test_ozon_simulator_global_rate_limit_per_second(start_sim):
     assert sim.state()["violations"] == {"rate_limit": 1}
 
 
+def test_ozon_simulator_rate_limits_refill_on_the_injected_clock(start_sim):
+    sim = start_sim(stock_requests_per_minute=2, requests_per_second=2)
+    get = {"posting_number": "x"}
+    assert [push_raw(sim, [item(f"O{n}", 1)]).status_code for n in range(3)] == [200, 200, 429]
+    assert sim.raw.post("/v3/posting/fbs/get", json=get, headers=AUTH).status_code == 429
+    sim.clock.advance(0.5)  # one request per 500 ms again, but the stock limit is per minute
+    assert sim.raw.post("/v3/posting/fbs/get", json=get, headers=AUTH).status_code == 404
+    assert push_raw(sim, [item("O9", 1)]).status_code == 429
+    sim.clock.advance(30)  # 2 per minute: one stock request per 30 s
+    assert push_raw(sim, [item("O9", 1)]).status_code == 200
+    assert sim.state()["violations"] == {"rate_limit": 3}
+
+
 @pytest.mark.parametrize(
     "headers",
     [

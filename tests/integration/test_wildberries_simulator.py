@@ -20,7 +20,7 @@ from inventory_engine.channels.base import (
 )
 from inventory_engine.channels.wildberries import WildberriesClient
 from inventory_engine.domain.models import OrderAction
-from inventory_engine.simulators.base import RunningServer, serve_in_thread
+from inventory_engine.simulators.base import RunningServer, TokenBucket, serve_in_thread
 from inventory_engine.simulators.wildberries import (
     SANDBOX_TOKEN,
     SANDBOX_WAREHOUSE_ID,
@@ -460,3 +460,46 @@ def test_simulator_can_apply_the_valid_items_of_a_409_batch(recorder: Recorder) 
     assert [r.outcome for r in result.items] == [ItemOutcome.RETRY, ItemOutcome.REJECTED]
     assert app.state.simulator.state.stock == {(str(WAREHOUSE), "1001"): 4}
     assert_contract(recorder)
+
+
+def test_token_bucket_refills_on_the_injected_clock() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(2, 5.0, clock=clock)  # burst 2, one token per 200 ms
+
+    assert (bucket.take(), bucket.take()) == (0.0, 0.0)
+    assert bucket.take() == pytest.approx(0.2)
+    clock.advance(0.2)
+    assert bucket.take() == 0.0
+    assert bucket.take(2) == pytest.approx(0.4)  # a failed take costs nothing
+    clock.advance(10)
+    assert bucket.take(2) == 0.0  # refilled to capacity, never beyond
+
+
+def test_token_bucket_charge_goes_into_debt() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(20, 5.0, clock=clock)
+
+    assert bucket.take() == 0.0
+    bucket.charge(9)  # WB: the 4xx that request got is billed as 10 in all
+    assert bucket.tokens == 10
+    bucket.charge(15)
+    assert bucket.tokens == -5
+    assert bucket.take() == pytest.approx(6 / 5.0)  # back above zero, then one more token
+    clock.advance(1.2)
+    assert bucket.take() == 0.0
+
+
+def test_simulator_reset_route_also_refills_buckets_and_clears_faults(
+    raw: httpx.Client, sim: WildberriesSimulator
+) -> None:
+    for _ in range(2):
+        assert put_stocks(raw, {"stocks": []}).status_code == 400  # 20 requests billed
+    assert put_stocks(raw, {"stocks": []}).status_code == 429
+    raw.put("/_sim/faults", json={"error_rate": 1.0}).raise_for_status()
+
+    assert raw.post("/_sim/reset").json() == {"reset": True}
+
+    assert sim.faults.faults.error_rate == 0
+    assert sim.state.violations == {}
+    read = {"chrtIds": [1001]}
+    assert raw.post(f"/api/v3/stocks/{WAREHOUSE}", json=read, headers=AUTH).status_code == 200

@@ -386,6 +386,21 @@ def test_simulator_injected_rate_limit_maps_to_rate_limited_without_violation(st
     assert sim.violations() == {}
 
 
+def test_simulator_reset_route_clears_orders_stock_and_faults(start):
+    sim = start()
+    sim.client.push_stock(updates(("A-1", 5)))
+    sim.admin("POST", "/_sim/orders", json={"items": [{"offerId": "A-1", "count": 2}]})
+    sim.admin("PUT", "/_sim/faults", json={"error_rate": 1.0})
+
+    assert sim.admin("POST", "/_sim/reset") == {"reset": True}
+
+    assert sim.admin("GET", "/_sim/orders") == {"orders": []}
+    assert sim.admin("GET", "/_sim/state")["stock"] == []
+    assert sim.client.read_stock(["A-1"]) == {}
+    created = sim.admin("POST", "/_sim/orders", json={"items": [{"offerId": "A-1", "count": 1}]})
+    assert created["orderId"] == 51_000_001  # the order ids start over
+
+
 # -- notifications -------------------------------------------------------------------------------
 
 

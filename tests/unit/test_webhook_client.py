@@ -1,4 +1,9 @@
-"""The storefront webhook channel: exact body, HMAC signature, failures mapped once."""
+"""The storefront webhook channel: exact body, HMAC signature, failures mapped once.
+
+The webhook client is a bare ``send()``, so the shared helpers of ``channels/base.py`` it rests
+on (Retry-After parsing, the failure mapping, local rejection, answer parsing) are tested here
+too.
+"""
 
 from __future__ import annotations
 

@@ -173,6 +173,8 @@ def test_push_stock_406_warehouse_block_is_retry_but_a_ban_is_rejected() -> None
         ({"X-Ratelimit-Retry": "7", "Retry-After": "3"}, 7.0),
         ({"Retry-After": "3"}, 3.0),
         ({"X-Ratelimit-Retry": "soon"}, 1.0),
+        ({"X-Ratelimit-Retry": "soon", "Retry-After": "3"}, 3.0),
+        ({"Retry-After": "Sun, 01 Mar 2026 12:00:05 GMT"}, 5.0),
         ({}, 1.0),
     ],
 )

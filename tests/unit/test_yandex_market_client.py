@@ -174,6 +174,31 @@ def test_push_stock_420_without_usable_until_waits_default(headers):
     assert caught.value.retry_after_s == DEFAULT_RETRY_S
 
 
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "5"}, 5.0),
+        ({"X-RateLimit-Resource-Until": "not a date", "Retry-After": "5"}, 5.0),
+        ({"Retry-After": "Thu, 16 Jan 2025 12:00:07 GMT"}, 7.0),
+        (
+            {
+                "X-RateLimit-Resource-Until": "Thu, 16 Jan 2025 12:00:42 GMT",
+                "Retry-After": "5",
+            },
+            42.0,
+        ),
+    ],
+    ids=["seconds", "garbage-until", "date", "until-first"],
+)
+def test_push_stock_420_falls_back_to_retry_after(headers, expected):
+    def handler(_: httpx.Request) -> httpx.Response:
+        return ym_error(420, "LIMIT_EXCEEDED", "Hit rate limit", **headers)
+
+    with pytest.raises(ChannelRateLimitedError) as caught:
+        make_client(handler).push_stock([StockUpdate("A", "A-1", 1)])
+    assert caught.value.retry_after_s == pytest.approx(expected)
+
+
 def test_push_stock_420_until_in_the_past_waits_at_least_a_second():
     def handler(_: httpx.Request) -> httpx.Response:
         return ym_error(
