@@ -1,0 +1,1 @@
+"""Intake: marketplace events and storefront calls turned into ledger operations."""
