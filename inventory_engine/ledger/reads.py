@@ -6,6 +6,7 @@ Nothing here writes; reads of one SKU go out in one pipelined round trip.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -138,6 +139,35 @@ class LedgerReader:
         levels = self._levels(sku, locations)
         known = in_catalog or any(level.on_hand or level.reserved for level in levels.values())
         return SkuStock(sku, levels, known=known or self._has_record(sku, locations))
+
+    def available_many(self, skus: Sequence[str], location: str) -> dict[str, int]:
+        """Available units of many SKUs at one location, bundles derived from their parts, in
+        two round trips (the push path computes every value it sends this way)."""
+        if not skus:
+            return {}
+        with redis_errors():
+            raw_recipes = self.client.hmget(self.keys.bundles, list(skus))
+        recipes = {
+            sku: parse_recipe(_text(raw))
+            for sku, raw in zip(skus, raw_recipes, strict=True)
+            if raw is not None
+        }
+        plain = {sku for sku in skus if sku not in recipes}
+        plain.update(part for recipe in recipes.values() for part, _ in recipe)
+        parts = sorted(plain)
+        fields = [self.keys.stock_field(location, part) for part in parts]
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hmget(self.keys.on_hand, fields)
+            pipe.hmget(self.keys.reserved, fields)
+            on_hand, reserved = pipe.execute()
+        available = {
+            part: _int(oh) - _int(rs) for part, oh, rs in zip(parts, on_hand, reserved, strict=True)
+        }
+        return {
+            sku: bundle_available(recipes[sku], available) if sku in recipes else available[sku]
+            for sku in skus
+        }
 
     def _levels(self, sku: str, locations: list[str]) -> dict[str, StockLevel]:
         fields = [self.keys.stock_field(loc, sku) for loc in locations]
