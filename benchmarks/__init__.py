@@ -1,0 +1,1 @@
+"""Benchmarks of inventory-engine: each module runs with ``python -m benchmarks.<name>``."""
