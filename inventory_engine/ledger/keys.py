@@ -17,6 +17,11 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:unknown_skus           hash  "<channel>|<order>" -> JSON parked lines
     inv:{<account>}:counters               hash  oversold_orders, oversold_units, unknown_sku_orders
     inv:{<account>}:dirty:<channel>        zset  sku -> ms of its first unpublished change
+    inv:{<account>}:not_before:<channel>   hash  sku -> ms before which it may not be sent
+    inv:{<account>}:accepted:<channel>     hash  sku -> last value the channel accepted
+    inv:{<account>}:parked:<channel>       hash  sku -> JSON of the channel's refusal
+    inv:{<account>}:bucket:<channel>       hash  token bucket of the channel account
+    inv:{<account>}:paused:<channel>       string  ms until which the channel is not called
 """
 
 from __future__ import annotations
@@ -101,3 +106,18 @@ class AccountKeys:
 
     def dirty(self, channel: str) -> str:
         return f"{self.base}:dirty:{channel}"
+
+    def not_before(self, channel: str) -> str:
+        return f"{self.base}:not_before:{channel}"
+
+    def accepted(self, channel: str) -> str:
+        return f"{self.base}:accepted:{channel}"
+
+    def parked(self, channel: str) -> str:
+        return f"{self.base}:parked:{channel}"
+
+    def bucket(self, channel: str) -> str:
+        return f"{self.base}:bucket:{channel}"
+
+    def paused(self, channel: str) -> str:
+        return f"{self.base}:paused:{channel}"

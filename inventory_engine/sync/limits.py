@@ -1,0 +1,60 @@
+"""Each marketplace's limits as the push path applies them (reference §0), in one table.
+
+Token buckets are sized so that no 60-second window can exceed the marketplace's per-minute
+limit even if it counts a sliding window: capacity + rate × 60 s ≤ the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLimits:
+    """How the push path paces one channel kind.
+
+    Attributes:
+        max_batch: items per stock request.
+        bucket_capacity: burst of the request (or item) bucket.
+        bucket_rate_per_s: sustained refill.
+        cost_per_item: the bucket counts items (YM: SKUs per minute), not requests.
+        item_window_s: an item may be sent once per this many seconds (Ozon: 30).
+        ceiling: the largest value the marketplace accepts.
+    """
+
+    max_batch: int
+    bucket_capacity: float
+    bucket_rate_per_s: float
+    cost_per_item: bool = False
+    item_window_s: float | None = None
+    ceiling: int | None = None
+
+
+ITEM_WINDOW_MARGIN_S = 0.5
+"""Sent this long after an item's window opens, so clock skew never earns TOO_MANY_REQUESTS."""
+
+LIMITS: dict[str, ChannelLimits] = {
+    # 80 stock requests/min per seller account; each (item, warehouse) once per 30 s;
+    # stock must be < 1,000,000.
+    "ozon": ChannelLimits(
+        max_batch=100,
+        bucket_capacity=10,
+        bucket_rate_per_s=70 / 60,
+        item_window_s=30,
+        ceiling=999_999,
+    ),
+    # 300 requests/min, burst 20, one every 200 ms: exactly WB's own bucket, a little slower.
+    "wildberries": ChannelLimits(
+        max_batch=1_000, bucket_capacity=20, bucket_rate_per_s=4.8, ceiling=100_000
+    ),
+    # 100,000 SKUs/min counted on the request's SKUs.
+    "yandex_market": ChannelLimits(
+        max_batch=2_000,
+        bucket_capacity=20_000,
+        bucket_rate_per_s=80_000 / 60,
+        cost_per_item=True,
+        ceiling=2_000_000_000,
+    ),
+    # The seller's own shop: no published limit; stay polite.
+    "webhook": ChannelLimits(max_batch=1_000, bucket_capacity=20, bucket_rate_per_s=20),
+}

@@ -1,0 +1,29 @@
+-- claim_dirty.lua: take the changed SKUs a channel may send now, oldest change first.
+-- A SKU whose not-before time (Ozon's 30 s per item) has not come stays marked; the earliest
+-- such time is returned so the caller knows when to come back. Claimed SKUs are unmarked; the
+-- caller re-marks any it could not deliver (ZADD LT keeps the earliest change time).
+--
+-- KEYS[1] inv:{a}:dirty:<channel>       zset sku -> ms of its first unpublished change
+-- KEYS[2] inv:{a}:not_before:<channel>  hash sku -> ms before which it may not be sent
+-- ARGV[1] now_ms   ARGV[2] most SKUs to claim   ARGV[3] most SKUs to look at
+--
+-- Returns {next_due_ms or -1, {sku, first_change_ms, sku, first_change_ms, ...}}
+
+local now, limit, scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local members = redis.call('ZRANGE', KEYS[1], 0, scan - 1, 'WITHSCORES')
+local claimed, count, next_due = {}, 0, -1
+for i = 1, #members, 2 do
+  local sku, since = members[i], members[i + 1]
+  local not_before = tonumber(redis.call('HGET', KEYS[2], sku) or '0')
+  if not_before <= now then
+    if count < limit then
+      claimed[#claimed + 1] = sku
+      claimed[#claimed + 1] = since
+      count = count + 1
+      redis.call('ZREM', KEYS[1], sku)
+    end
+  elseif next_due < 0 or not_before < next_due then
+    next_due = not_before
+  end
+end
+return {next_due, claimed}

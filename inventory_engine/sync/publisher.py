@@ -1,0 +1,343 @@
+"""ChannelPublisher: send one channel the latest values of the SKUs that changed.
+
+Level-triggered: the ledger marks a SKU dirty for each channel in the same script that changes
+it; a publish round claims the marked SKUs the channel may receive now, computes each value at
+that moment (latest wins, so many changes coalesce into one push), sends decreases before
+increases in batches of the channel's maximum, and records what the channel said:
+
+* accepted   -> remembered as the channel's value; Ozon's item window starts;
+* throttled  -> marked again, not before the channel's retry time;
+* retry      -> marked again (a passing per-item problem);
+* rejected   -> parked with the channel's reason, visible, not retried in a loop;
+* rate limited / unavailable / refused request -> everything marked again, the channel paused.
+
+Nothing claimed is lost: every claimed SKU is either delivered, parked or marked again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any
+
+import redis
+import structlog
+
+from inventory_engine.channels.base import (
+    ChannelClient,
+    ChannelError,
+    ChannelRateLimitedError,
+    ChannelRejectedError,
+    ItemOutcome,
+    StockUpdate,
+)
+from inventory_engine.config import ChannelSettings
+from inventory_engine.constants import DEFAULT_ACCOUNT
+from inventory_engine.domain.allocation import ChannelShare, published_quantity
+from inventory_engine.ledger.keys import AccountKeys
+from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
+from inventory_engine.ledger.reads import LedgerReader
+from inventory_engine.sync.limits import ITEM_WINDOW_MARGIN_S, LIMITS, ChannelLimits
+
+log = structlog.get_logger()
+
+SCAN_FACTOR = 4
+"""A round looks at up to this many times a batch of marked SKUs to find ones it may send."""
+RETRY_ITEM_DELAY_MS = 1_000
+"""A per-item RETRY waits this long, so a stuck item cannot spin the worker."""
+UNAVAILABLE_PAUSE_MS = (1_000, 2_000, 5_000, 10_000, 30_000, 60_000)
+"""Back-off after consecutive 5xx/timeouts of a channel."""
+REFUSED_PAUSE_MS = 60_000
+"""Pause after a refused request (bad credentials, bad URL): an operator has to look."""
+
+
+def _lua(name: str) -> str:
+    return files("inventory_engine.sync").joinpath("lua", f"{name}.lua").read_text("utf-8")
+
+
+@dataclass
+class PublishReport:
+    """What one round did. ``next_due_ms``: when marked SKUs become sendable (None: nothing
+    waits; now or earlier: call again at once)."""
+
+    claimed: int = 0
+    sent: int = 0
+    accepted: int = 0
+    unchanged: int = 0
+    throttled: int = 0
+    retried: int = 0
+    rejected: int = 0
+    not_listed: int = 0
+    requests: int = 0
+    next_due_ms: int | None = None
+    latencies_ms: list[int] = field(default_factory=list)
+    """For each accepted item: first unpublished change → accepted."""
+
+
+COUNTS = (
+    "claimed",
+    "sent",
+    "accepted",
+    "unchanged",
+    "throttled",
+    "retried",
+    "rejected",
+    "not_listed",
+    "requests",
+)
+
+
+class ChannelPublisher:
+    """Pushes one configured channel. Safe to run in several processes at once: claiming is
+    atomic and the token bucket lives in Redis."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: ChannelSettings,
+        channel: ChannelClient,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        clock: Callable[[], int] = wall_clock_ms,
+        limits: ChannelLimits | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.channel = channel
+        self.name = settings.name
+        self.keys = AccountKeys(account)
+        self.clock = clock
+        self.limits: ChannelLimits = limits or LIMITS[settings.kind]
+        self.share = ChannelShare(
+            percent=settings.percent,
+            buffer=settings.buffer,
+            max=settings.max,
+            ceiling=self.limits.ceiling,
+        )
+        self.reader = LedgerReader(client, account=account)
+        self._claim = client.register_script(_lua("claim_dirty"))
+        self._take = client.register_script(_lua("take_tokens"))
+
+    # -- one round -----------------------------------------------------------------------------
+
+    def publish_once(self) -> PublishReport:
+        """Claim what may be sent now, send it, record the answers."""
+        report = PublishReport()
+        now = self.clock()
+        with redis_errors():
+            paused = self.client.get(self.keys.paused(self.name))
+        if paused is not None and int(paused) > now:
+            report.next_due_ms = int(paused)
+            return report
+        claimed, next_due = self._claim_due(now)
+        report.claimed = len(claimed)
+        report.next_due_ms = next_due
+        if not claimed:
+            return report
+        updates = self._updates(claimed, report)
+        if updates:
+            wait_ms = self._take_tokens(len(updates), now)
+            if wait_ms:
+                self._mark_again(claimed, not_before_ms=None)
+                report.next_due_ms = now + wait_ms
+                return report
+            self._send(updates, claimed, report)
+        if report.next_due_ms is None and self._has_marks():
+            report.next_due_ms = self.clock()
+        return report
+
+    def publish_until_idle(self, *, max_rounds: int = 100) -> PublishReport:
+        """Rounds until nothing is sendable now; the totals of all rounds."""
+        total = PublishReport()
+        for _ in range(max_rounds):
+            report = self.publish_once()
+            for name in COUNTS:
+                setattr(total, name, getattr(total, name) + getattr(report, name))
+            total.latencies_ms.extend(report.latencies_ms)
+            total.next_due_ms = report.next_due_ms
+            if report.claimed == 0 or (
+                report.next_due_ms is not None and report.next_due_ms > self.clock()
+            ):
+                break
+        return total
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _claim_due(self, now: int) -> tuple[dict[str, int], int | None]:
+        batch = self.limits.max_batch
+        with redis_errors():
+            next_due, flat = self._claim(
+                keys=[self.keys.dirty(self.name), self.keys.not_before(self.name)],
+                args=[now, batch, batch * SCAN_FACTOR],
+            )
+        claimed = {_text(flat[i]): int(float(flat[i + 1])) for i in range(0, len(flat), 2)}
+        return claimed, (int(next_due) if int(next_due) >= 0 else None)
+
+    def _updates(self, claimed: dict[str, int], report: PublishReport) -> list[StockUpdate]:
+        """Values to send now, decreases first; unchanged and unlisted SKUs are settled here."""
+        skus = list(claimed)
+        available = self.reader.available_many(skus, self.settings.location)
+        item_ids = self._item_ids(skus)
+        with redis_errors():
+            accepted_raw = self.client.hmget(self.keys.accepted(self.name), skus)
+        accepted = {
+            sku: int(raw) for sku, raw in zip(skus, accepted_raw, strict=True) if raw is not None
+        }
+        updates: list[tuple[int, StockUpdate]] = []
+        for sku in skus:
+            item_id = item_ids.get(sku)
+            if item_id is None:
+                report.not_listed += 1  # not sold on this channel: nothing to tell it
+                continue
+            value = published_quantity(available[sku], self.share)
+            if accepted.get(sku) == value:
+                report.unchanged += 1  # the channel already shows it: coalesced away
+                continue
+            # Decreases first: a falling number is what prevents an oversell.
+            rank = 0 if value < accepted.get(sku, value + 1) else 1
+            updates.append((rank, StockUpdate(sku, item_id, value)))
+        updates.sort(key=lambda pair: pair[0])
+        return [update for _, update in updates]
+
+    def _item_ids(self, skus: Sequence[str]) -> dict[str, str]:
+        field_name = self.channel.catalog_field
+        if field_name == "sku":
+            return {sku: sku for sku in skus}
+        with redis_errors():
+            raw = self.client.hmget(self.keys.catalog, list(skus))
+        ids: dict[str, str] = {}
+        for sku, entry in zip(skus, raw, strict=True):
+            if entry is None:
+                continue
+            value = json.loads(entry).get(field_name)
+            if value not in (None, ""):
+                ids[sku] = str(value)
+        return ids
+
+    def _take_tokens(self, items: int, now: int) -> int:
+        limits = self.limits
+        cost = items if limits.cost_per_item else 1
+        with redis_errors():
+            wait = self._take(
+                keys=[self.keys.bucket(self.name)],
+                args=[now, limits.bucket_capacity, limits.bucket_rate_per_s / 1000, cost],
+            )
+        return int(wait)
+
+    def _send(
+        self, updates: list[StockUpdate], claimed: dict[str, int], report: PublishReport
+    ) -> None:
+        report.requests += 1
+        report.sent += len(updates)
+        try:
+            result = self.channel.push_stock(updates)
+        except ChannelError as exc:
+            self._request_failed(exc, claimed, report)
+            return
+        now = self.clock()
+        window_ms = (
+            int((self.limits.item_window_s + ITEM_WINDOW_MARGIN_S) * 1000)
+            if self.limits.item_window_s
+            else None
+        )
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(self._failures_key)
+            for item in result.items:
+                sku, since = item.update.sku, claimed[item.update.sku]
+                if item.outcome is ItemOutcome.ACCEPTED:
+                    report.accepted += 1
+                    report.latencies_ms.append(max(0, now - since))
+                    pipe.hset(self.keys.accepted(self.name), sku, item.update.quantity)
+                    pipe.hdel(self.keys.parked(self.name), sku)
+                    if window_ms is not None:
+                        pipe.hset(self.keys.not_before(self.name), sku, now + window_ms)
+                elif item.outcome is ItemOutcome.REJECTED:
+                    report.rejected += 1
+                    pipe.hset(
+                        self.keys.parked(self.name),
+                        sku,
+                        _parked(item.code, item.message, item.update, now),
+                    )
+                    log.warning(
+                        "stock_push_item_rejected",
+                        channel=self.name,
+                        sku=sku,
+                        code=item.code,
+                        quantity=item.update.quantity,
+                    )
+                else:
+                    delay = (
+                        int((item.retry_after_s or 0) * 1000)
+                        if item.outcome is ItemOutcome.THROTTLED
+                        else RETRY_ITEM_DELAY_MS
+                    )
+                    if item.outcome is ItemOutcome.THROTTLED:
+                        report.throttled += 1
+                    else:
+                        report.retried += 1
+                    pipe.zadd(self.keys.dirty(self.name), {sku: since}, lt=True)
+                    pipe.hset(self.keys.not_before(self.name), sku, now + max(delay, 1))
+            pipe.execute()
+
+    def _request_failed(
+        self, exc: ChannelError, claimed: dict[str, int], report: PublishReport
+    ) -> None:
+        now = self.clock()
+        if isinstance(exc, ChannelRateLimitedError):
+            pause = int(exc.retry_after_s * 1000)
+        elif isinstance(exc, ChannelRejectedError):
+            pause = REFUSED_PAUSE_MS
+        else:
+            with redis_errors():
+                failures = int(self.client.incr(self._failures_key))
+            pause = UNAVAILABLE_PAUSE_MS[min(failures, len(UNAVAILABLE_PAUSE_MS)) - 1]
+        self._mark_again(claimed, not_before_ms=None)
+        with redis_errors():
+            self.client.set(self.keys.paused(self.name), now + pause, px=pause + 1_000)
+        report.next_due_ms = now + pause
+        log.warning(
+            "stock_push_failed",
+            channel=self.name,
+            error=str(exc),
+            pause_ms=pause,
+            items=len(claimed),
+        )
+
+    def _mark_again(self, claimed: dict[str, int], *, not_before_ms: int | None) -> None:
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            # LT: a change marked meanwhile keeps the earlier (true) first-change time.
+            pipe.zadd(self.keys.dirty(self.name), claimed, lt=True)
+            if not_before_ms is not None:
+                pipe.hset(
+                    self.keys.not_before(self.name), mapping=dict.fromkeys(claimed, not_before_ms)
+                )
+            pipe.execute()
+
+    def _has_marks(self) -> bool:
+        with redis_errors():
+            return bool(self.client.zcard(self.keys.dirty(self.name)))
+
+    @property
+    def _failures_key(self) -> str:
+        return f"{self.keys.paused(self.name)}:failures"
+
+
+def _parked(code: str, message: str, update: StockUpdate, now_ms: int) -> str:
+    return json.dumps(
+        {
+            "code": code,
+            "message": message,
+            "quantity": update.quantity,
+            "item_id": update.item_id,
+            "ms": now_ms,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
