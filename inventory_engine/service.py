@@ -1,0 +1,231 @@
+"""Use cases: the one module that combines the ledger, the catalog, the channels and the queue.
+
+HTTP handlers, pollers and RQ jobs call these; none of them talks to two of those parts itself.
+
+* Marketplace events (webhooks, polls) are queued first (:meth:`Engine.queue_order_events`) and
+  applied by workers (:meth:`Engine.apply_order_event`), so a webhook answers in milliseconds.
+* Storefront calls (reservations, counts) apply at once: the shop needs the answer.
+* Every change that may alter a channel's number schedules that channel's push job, guarded so
+  that a burst of changes schedules one job, never zero (the job clears the guard before it
+  claims, so a change that lands while it runs schedules the next one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import redis
+import structlog
+from rq import Queue, Retry
+
+from inventory_engine.channels import build_client
+from inventory_engine.channels.base import ChannelClient, ChannelLine, ChannelOrder
+from inventory_engine.config import ChannelSettings, Settings
+from inventory_engine.constants import STOREFRONT_CHANNEL
+from inventory_engine.domain.models import OrderAction, OrderLine
+from inventory_engine.domain.status_rules import storefront_order_action
+from inventory_engine.errors import ConfigError
+from inventory_engine.intake.mapping import to_order_lines
+from inventory_engine.ledger import LedgerReader, RedisLedger
+from inventory_engine.ledger.catalog import CatalogStore
+from inventory_engine.ledger.results import OrderOutcome, ReservationOutcome
+from inventory_engine.sync.publisher import ChannelPublisher
+
+log = structlog.get_logger()
+
+EVENTS_QUEUE = "inventory-events"
+"""RQ queue of marketplace order events (the hot path: one queue, atomic moves)."""
+PUSH_QUEUE = "inventory-push"
+"""RQ queue of per-channel push jobs."""
+EVENT_RETRY = Retry(max=5, interval=[1, 2, 5, 15, 60])
+"""An event job that failed (Redis restarting, a channel lookup timing out) is tried again."""
+PUSH_GUARD_MS = 60_000
+"""A push guard older than this is stale (its job died before clearing it)."""
+
+
+class Engine:
+    """Everything one process needs, built once from the settings.
+
+    Args:
+        settings: the deployment's settings.
+        client: the ledger's Redis.
+        queue_client: the RQ queues' Redis (``[redis] queue_url``; default: the same).
+        channels: the configured channels (sandbox channels in sandbox mode).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: redis.Redis,
+        *,
+        queue_client: redis.Redis | None = None,
+        channels: Sequence[ChannelSettings] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.channel_settings = {c.name: c for c in (channels or settings.channels)}
+        names = list(self.channel_settings)
+        self.ledger = RedisLedger(client, account=settings.account, channels=names)
+        self.reader = LedgerReader(client, account=settings.account)
+        self.catalog = CatalogStore(client, account=settings.account, channels=names)
+        self.queue_client = queue_client or client
+        self.events = Queue(EVENTS_QUEUE, connection=self.queue_client)
+        self.pushes = Queue(PUSH_QUEUE, connection=self.queue_client)
+        self._clients: dict[str, ChannelClient] = {}
+
+    # -- channels ------------------------------------------------------------------------------
+
+    def channel(self, name: str) -> ChannelClient:
+        """The client of a configured channel (built once per process)."""
+        if name not in self.channel_settings:
+            raise ConfigError(f"no channel named {name!r} is configured")
+        if name not in self._clients:
+            self._clients[name] = build_client(self.channel_settings[name])
+        return self._clients[name]
+
+    def publisher(self, name: str) -> ChannelPublisher:
+        return ChannelPublisher(
+            self.client,
+            self.channel_settings[name],
+            self.channel(name),
+            account=self.settings.account,
+        )
+
+    def schedule_pushes(self, names: Iterable[str] | None = None) -> int:
+        """Queue a push job for each channel that has none pending. Returns how many."""
+        queued = 0
+        for name in names if names is not None else self.channel_settings:
+            guard = self.ledger.keys.paused(name) + ":push_queued"
+            if self.queue_client.set(guard, 1, nx=True, px=PUSH_GUARD_MS):
+                self.pushes.enqueue("workers.jobs.publish_channel", name, job_timeout=120)
+                queued += 1
+        return queued
+
+    def clear_push_guard(self, name: str) -> None:
+        """Called by the push job before it claims: later changes queue the next job."""
+        self.queue_client.delete(self.ledger.keys.paused(name) + ":push_queued")
+
+    # -- marketplace events --------------------------------------------------------------------
+
+    def queue_order_events(self, channel: str, orders: Sequence[ChannelOrder]) -> int:
+        """Durably queue events for the workers (the webhook answers after this returns).
+
+        Events whose action is IGNORE are not queued. Returns how many were queued.
+        """
+        if channel not in self.channel_settings:
+            raise ConfigError(f"no channel named {channel!r} is configured")
+        queued = 0
+        for order in orders:
+            if order.action is OrderAction.IGNORE:
+                continue
+            self.events.enqueue(
+                "workers.jobs.apply_order_event",
+                channel,
+                order_to_dict(order),
+                retry=EVENT_RETRY,
+                job_timeout=60,
+            )
+            queued += 1
+        return queued
+
+    def apply_order_event(self, channel: str, order: ChannelOrder) -> OrderOutcome:
+        """Apply one marketplace event (in a worker): fetch missing lines, map ids, record."""
+        settings = self.channel_settings[channel]
+        client = self.channel(channel)
+        if (
+            order.needs_lines
+            and not order.lines
+            and self.reader.order(channel, order.order_id) is None
+        ):
+            fetched = client.get_order(order.order_id)
+            if fetched is not None:
+                # The marketplace's current view wins: it knows the lines and the latest status.
+                order = fetched
+        lines = to_order_lines(order.lines, self.catalog, client.order_item_field)
+        outcome = self.ledger.record_order(
+            channel,
+            order.order_id,
+            lines,
+            order.action,
+            status=order.status,
+            location=settings.location,
+        )
+        log.info(
+            "order_event_applied",
+            channel=channel,
+            order_id=order.order_id,
+            action=order.action.value,
+            applied=outcome.applied,
+            state=outcome.state.value if outcome.state else None,
+            oversold_units=outcome.oversold_units,
+        )
+        if outcome.oversold_units:
+            log.warning(
+                "order_oversold",
+                channel=channel,
+                order_id=order.order_id,
+                units=outcome.oversold_units,
+            )
+        if outcome.applied:
+            self.schedule_pushes()
+        return outcome
+
+    # -- storefront ----------------------------------------------------------------------------
+
+    def reserve(
+        self, reservation_id: str, lines: Sequence[OrderLine], *, ttl_s: int | None = None
+    ) -> ReservationOutcome:
+        outcome = self.ledger.try_reserve(reservation_id, lines, ttl_s=ttl_s)
+        if outcome.created:
+            self.schedule_pushes()
+        return outcome
+
+    def commit_reservation(self, reservation_id: str) -> OrderOutcome:
+        outcome = self.ledger.commit(STOREFRONT_CHANNEL, reservation_id)
+        if outcome.applied:
+            self.schedule_pushes()
+        return outcome
+
+    def release_reservation(self, reservation_id: str) -> OrderOutcome:
+        outcome = self.ledger.release(STOREFRONT_CHANNEL, reservation_id)
+        if outcome.applied:
+            self.schedule_pushes()
+        return outcome
+
+    def record_external_order(
+        self, channel: str, order_id: str, status: str, lines: Sequence[OrderLine]
+    ) -> OrderOutcome:
+        """``POST /v1/orders``: an order from a channel without an adapter, in seller SKUs."""
+        outcome = self.ledger.record_order(
+            channel, order_id, lines, storefront_order_action(status), status=status
+        )
+        if outcome.applied:
+            self.schedule_pushes()
+        return outcome
+
+    def set_on_hand(self, sku: str, quantity: int, *, source: str = "api") -> int:
+        changed = self.ledger.set_on_hand(sku, quantity, source=source)
+        if changed:
+            self.schedule_pushes()
+        return changed
+
+
+def order_to_dict(order: ChannelOrder) -> dict[str, Any]:
+    """A ChannelOrder as RQ job arguments (plain JSON-able data)."""
+    data = asdict(order)
+    data["action"] = order.action.value
+    return data
+
+
+def order_from_dict(data: dict[str, Any]) -> ChannelOrder:
+    return ChannelOrder(
+        order_id=data["order_id"],
+        action=OrderAction(data["action"]),
+        status=data.get("status", ""),
+        lines=tuple(ChannelLine(line["item_id"], int(line["quantity"])) for line in data["lines"]),
+        needs_lines=bool(data.get("needs_lines")),
+        event_key=data.get("event_key", ""),
+        changed_at=data.get("changed_at"),
+    )
