@@ -77,6 +77,27 @@ class EmbeddedSettings(BaseModel):
         return value
 
 
+class HttpSettings(BaseModel):
+    """``[http]``: the engine's own HTTP server (webhooks, storefront API, health, metrics)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    api_token: SecretStr | None = None
+    """Bearer token of the storefront API (/v1). None: /v1 refuses every call (401)."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    """Larger request bodies are refused with 413 before they are read."""
+
+
+class WorkersSettings(BaseModel):
+    """``[workers]``: RQ worker processes started by ``serve``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(default=2, ge=1, le=64)
+
+
 class ChannelSettingsBase(BaseModel):
     """What every ``[[channels]]`` entry has. ``name`` is the seller's label (metrics, CLI)."""
 
@@ -141,6 +162,8 @@ class Settings(BaseSettings):
     account: str = DEFAULT_ACCOUNT
     redis: RedisSettings = Field(default_factory=RedisSettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    workers: WorkersSettings = Field(default_factory=WorkersSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)
 
     @field_validator("channels")
