@@ -73,7 +73,39 @@ def serve(config: ConfigOption = None) -> None:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     configure_logging()
-    run(settings)
+    run(settings, config=str(config) if config else None)
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated queues: events, push (default both).")
+    ] = "events,push",
+    config: ConfigOption = None,
+) -> None:
+    """Run one RQ worker (SimpleWorker: no fork per job). ``serve`` starts these itself; run
+    more on other hosts against the same Redis."""
+    from rq import SimpleWorker
+
+    from inventory_engine.service import EVENTS_QUEUE, PUSH_QUEUE
+    from workers.runtime import build_engine
+    from workers.settings import MAINTENANCE_INTERVAL_S, WITH_SCHEDULER
+
+    try:
+        settings = load_settings(config)
+        engine = build_engine(settings)
+    except InventoryError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    configure_logging()
+    names = {"events": EVENTS_QUEUE, "push": PUSH_QUEUE}
+    wanted = [names[q.strip()] for q in queues.split(",") if q.strip() in names]
+    if not wanted:
+        err.print("[red]error:[/red] --queues takes events and/or push")
+        raise typer.Exit(2)
+    SimpleWorker(
+        wanted, connection=engine.queue_client, maintenance_interval=MAINTENANCE_INTERVAL_S
+    ).work(with_scheduler=WITH_SCHEDULER, logging_level="WARNING")
 
 
 @app.command()

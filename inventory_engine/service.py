@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
+import httpx
 import redis
 import structlog
 from rq import Queue, Retry
 
-from inventory_engine.channels import build_client
+from inventory_engine.channels import build_client, http_client_for
 from inventory_engine.channels.base import ChannelClient, ChannelLine, ChannelOrder
 from inventory_engine.config import ChannelSettings, Settings
 from inventory_engine.constants import STOREFRONT_CHANNEL
@@ -74,6 +76,7 @@ class Engine:
         self.events = Queue(EVENTS_QUEUE, connection=self.queue_client)
         self.pushes = Queue(PUSH_QUEUE, connection=self.queue_client)
         self._clients: dict[str, ChannelClient] = {}
+        self._https: list[httpx.Client] = []
 
     # -- channels ------------------------------------------------------------------------------
 
@@ -82,8 +85,18 @@ class Engine:
         if name not in self.channel_settings:
             raise ConfigError(f"no channel named {name!r} is configured")
         if name not in self._clients:
-            self._clients[name] = build_client(self.channel_settings[name])
+            settings = self.channel_settings[name]
+            http = http_client_for(settings)
+            self._https.append(http)
+            self._clients[name] = build_client(settings, http)
         return self._clients[name]
+
+    def close(self) -> None:
+        """Close the channels' HTTP connections."""
+        for http in self._https:
+            http.close()
+        self._https.clear()
+        self._clients.clear()
 
     def publisher(self, name: str) -> ChannelPublisher:
         return ChannelPublisher(
@@ -102,6 +115,16 @@ class Engine:
                 self.pushes.enqueue("workers.jobs.publish_channel", name, job_timeout=120)
                 queued += 1
         return queued
+
+    def schedule_push_later(self, name: str, delay: timedelta) -> bool:
+        """Queue one push job for when throttled items of a channel may go (Ozon's 30 s);
+        a later-due job is not queued while an earlier one waits."""
+        guard = self.ledger.keys.paused(name) + ":push_scheduled"
+        delay_ms = max(1, int(delay.total_seconds() * 1000))
+        if not self.queue_client.set(guard, 1, nx=True, px=delay_ms):
+            return False
+        self.pushes.enqueue_in(delay, "workers.jobs.publish_channel", name, job_timeout=120)
+        return True
 
     def clear_push_guard(self, name: str) -> None:
         """Called by the push job before it claims: later changes queue the next job."""

@@ -81,11 +81,16 @@ def start_sandbox(
 
 def sandbox_channels(sandbox: Sandbox) -> list[ChannelSettings]:
     """Channel settings for the engine: every marketplace, pointed at its simulator."""
+    return channels_for_urls({name: sandbox.url(name) for name in sandbox.servers})
+
+
+def channels_for_urls(urls: Mapping[str, str]) -> list[ChannelSettings]:
+    """Sandbox channel settings for simulators at these URLs (``ozon``, ``wb``, ``ym``)."""
     return [
         OzonSettings(
             kind="ozon",
             name="ozon",
-            base_url=sandbox.url("ozon"),
+            base_url=urls["ozon"],
             client_id=ozon.SANDBOX_CLIENT_ID,
             api_key=SecretStr(ozon.SANDBOX_API_KEY),
             warehouse_id=ozon.SANDBOX_WAREHOUSE_ID,
@@ -93,14 +98,14 @@ def sandbox_channels(sandbox: Sandbox) -> list[ChannelSettings]:
         WildberriesSettings(
             kind="wildberries",
             name="wb",
-            base_url=sandbox.url("wb"),
+            base_url=urls["wb"],
             token=SecretStr(wildberries.SANDBOX_TOKEN),
             warehouse_id=wildberries.SANDBOX_WAREHOUSE_ID,
         ),
         YandexMarketSettings(
             kind="yandex_market",
             name="ym",
-            base_url=sandbox.url("ym"),
+            base_url=urls["ym"],
             api_key=SecretStr(yandex_market.SANDBOX_API_KEY),
             campaign_id=yandex_market.SANDBOX_CAMPAIGN_ID,
             business_id=yandex_market.SANDBOX_BUSINESS_ID,

@@ -1,0 +1,64 @@
+"""RQ job functions: parse primitive arguments, call the Engine, return a small dict.
+
+The Engine is built once per worker process (``workers.runtime.engine``) from the same settings
+as ``serve``; jobs never talk to Redis or HTTP themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.service import order_from_dict
+from workers.runtime import engine
+
+log = structlog.get_logger()
+
+
+def apply_order_event(channel: str, order: dict[str, Any]) -> dict[str, Any]:
+    """Apply one queued marketplace event to the ledger (idempotent: safe to retry)."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(channel=channel, order_id=order.get("order_id"))
+    outcome = engine().apply_order_event(channel, order_from_dict(order))
+    return {
+        "applied": outcome.applied,
+        "state": outcome.state.value if outcome.state else None,
+        "oversold_units": outcome.oversold_units,
+        "unknown_lines": outcome.unknown_lines,
+    }
+
+
+def publish_channel(channel: str) -> dict[str, Any]:
+    """Push everything the channel may receive now; come back when throttled items may go."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(channel=channel)
+    app = engine()
+    app.clear_push_guard(channel)  # before claiming: a change from now on queues a new job
+    report = app.publisher(channel).publish_until_idle()
+    due = report.next_due_ms
+    if due is not None:
+        delay_ms = due - wall_clock_ms()
+        if delay_ms <= 0:
+            app.schedule_pushes([channel])
+        else:
+            app.schedule_push_later(channel, timedelta(milliseconds=delay_ms))
+    if report.sent or report.rejected:
+        log.info(
+            "stock_pushed",
+            sent=report.sent,
+            accepted=report.accepted,
+            throttled=report.throttled,
+            rejected=report.rejected,
+            requests=report.requests,
+            max_latency_ms=max(report.latencies_ms, default=None),
+        )
+    return {
+        "sent": report.sent,
+        "accepted": report.accepted,
+        "throttled": report.throttled,
+        "rejected": report.rejected,
+        "next_due_ms": due,
+    }
