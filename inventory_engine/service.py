@@ -12,6 +12,7 @@ HTTP handlers, pollers and RQ jobs call these; none of them talks to two of thos
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import timedelta
@@ -77,6 +78,7 @@ class Engine:
         self.pushes = Queue(PUSH_QUEUE, connection=self.queue_client)
         self._clients: dict[str, ChannelClient] = {}
         self._https: list[httpx.Client] = []
+        self._lock = threading.Lock()
 
     # -- channels ------------------------------------------------------------------------------
 
@@ -84,6 +86,10 @@ class Engine:
         """The client of a configured channel (built once per process)."""
         if name not in self.channel_settings:
             raise ConfigError(f"no channel named {name!r} is configured")
+        with self._lock:  # pollers call this from several threads
+            return self._client_locked(name)
+
+    def _client_locked(self, name: str) -> ChannelClient:
         if name not in self._clients:
             settings = self.channel_settings[name]
             http = http_client_for(settings)

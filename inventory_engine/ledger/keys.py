@@ -22,6 +22,7 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:parked:<channel>       hash  sku -> JSON of the channel's refusal
     inv:{<account>}:bucket:<channel>       hash  token bucket of the channel account
     inv:{<account>}:paused:<channel>       string  ms until which the channel is not called
+    inv:{<account>}:poll:<channel>:*       pollers' cursors and de-duplication (intake/pollers.py)
 """
 
 from __future__ import annotations
