@@ -1,14 +1,21 @@
-"""``serve``: the long-running engine process.
+"""``serve``: HTTP intake, RQ workers, pollers and the periodic sweeps in one supervised command.
 
-Today it owns the ledger's Redis (starting the embedded server when no URL is configured) and
-runs the periodic sweep that releases expired storefront holds. The HTTP intake, RQ workers and
-pollers join this supervisor in the sync-path issue. SIGTERM and SIGINT stop it cleanly: the
-sweep in hand finishes, then the embedded server is shut down with its AOF flushed.
+* The ledger's Redis: the configured URL, or the embedded server (started and stopped here).
+* Sandbox mode: with no ``[[channels]]`` configured, the three marketplace simulators start on
+  loopback and the engine publishes to them (a banner says so).
+* Workers are child processes (``inventory-engine worker``); one that dies is started again.
+* SIGTERM/SIGINT: workers get SIGTERM (RQ's warm shutdown finishes the job in hand), then the
+  HTTP server, pollers and simulators stop, then the embedded server flushes and stops.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from types import FrameType
 
@@ -16,16 +23,67 @@ import structlog
 
 from inventory_engine.config import Settings
 from inventory_engine.errors import InventoryError
-from inventory_engine.ledger import RedisLedger
 from inventory_engine.runtime import redact_url, redis_connection
+from inventory_engine.service import Engine
+from inventory_engine.simulators.base import RunningServer, serve_in_thread
 
 log = structlog.get_logger()
 
 SWEEP_INTERVAL_S = 1.0
 """How often expired storefront holds are released; a hold outlives its TTL by at most this."""
+PUSH_KICK_INTERVAL_S = 5.0
+"""How often every channel's push is re-queued as a safety net (guarded: no pile-up)."""
+WORKER_STOP_TIMEOUT_S = 30.0
 
 
-def serve(settings: Settings, *, stop: threading.Event | None = None) -> None:
+class WorkerPool:
+    """``count`` worker processes: the first serves the events queue, the second the push
+    queue, the rest alternate; a dead one is restarted by :meth:`supervise`."""
+
+    def __init__(self, count: int, env: dict[str, str], config: str | None) -> None:
+        self.env = env
+        self.config = config
+        self.queues = ["events" if i % 2 == 0 else "push" for i in range(max(count, 2))]
+        self.processes: list[subprocess.Popen[bytes] | None] = [None] * len(self.queues)
+
+    def _start(self, index: int) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "inventory_engine",
+            "worker",
+            "--queues",
+            self.queues[index],
+        ]
+        if self.config:
+            command += ["--config", self.config]
+        process = subprocess.Popen(command, env=self.env)  # noqa: S603 - our own command
+        self.processes[index] = process
+        log.info("worker_started", queues=self.queues[index], pid=process.pid)
+
+    def supervise(self) -> None:
+        for index, process in enumerate(self.processes):
+            if process is None or process.poll() is not None:
+                if process is not None:
+                    log.warning("worker_exited", pid=process.pid, code=process.returncode)
+                self._start(index)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            if process is None:
+                continue
+            try:
+                process.wait(timeout=WORKER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def serve(
+    settings: Settings, *, stop: threading.Event | None = None, config: str | None = None
+) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set)."""
     stop = stop or threading.Event()
 
@@ -38,22 +96,95 @@ def serve(settings: Settings, *, stop: threading.Event | None = None) -> None:
         signal.signal(signal.SIGINT, _on_signal)
 
     with redis_connection(settings) as client:
-        url = client.get_connection_kwargs()
-        ledger = RedisLedger(client, account=settings.account)
+        url = _url_of(client)
+        sandbox = None
+        channels = list(settings.channels)
+        http_port = settings.http.port or _free_port(settings.http.host)
+        engine_url = f"http://{settings.http.host}:{http_port}"
+        if not channels:
+            from inventory_engine.simulators.sandbox import (
+                sandbox_channels,
+                start_sandbox,
+            )
+
+            sandbox = start_sandbox(ports={"ozon": 0, "wb": 0, "ym": 0}, engine_url=engine_url)
+            channels = sandbox_channels(sandbox)
+            log.warning(
+                "sandbox_mode",
+                message="no [[channels]] configured: publishing to the built-in simulators",
+                simulators={name: sandbox.url(name) for name in sandbox.servers},
+            )
+        engine = Engine(settings, client, channels=channels)
+        env = dict(os.environ, INVENTORY_REDIS__URL=url)
+        if sandbox is not None:
+            env["INVENTORY_SANDBOX"] = json.dumps(
+                {name: sandbox.url(name) for name in sandbox.servers}
+            )
+        workers = WorkerPool(settings.workers.count, env, config)
+        http = _start_http(engine, settings.http.host, http_port)
+        pollers = _start_pollers(engine, stop)
         log.info(
             "engine_started",
             redis="embedded" if settings.redis.url is None else redact_url(settings.redis.url),
-            host=url.get("host"),
-            port=url.get("port"),
-            account=settings.account,
+            http=engine_url,
+            channels=[c.name for c in channels],
+            workers=len(workers.queues),
         )
-        while not stop.is_set():
-            try:
-                released = ledger.expire_due()
-                if released:
-                    log.info("reservations_expired", count=released)
-            except InventoryError as exc:
-                # Redis restarting or briefly unreachable: keep going, say so once per tick.
-                log.warning("sweep_failed", error=str(exc))
-            stop.wait(SWEEP_INTERVAL_S)
+        try:
+            _loop(engine, workers, stop)
+        finally:
+            workers.stop()
+            http.stop()
+            for thread in pollers:
+                thread.join(timeout=10)
+            if sandbox is not None:
+                sandbox.stop()
     log.info("engine_stopped")
+
+
+def _loop(engine: Engine, workers: WorkerPool, stop: threading.Event) -> None:
+    ticks = 0
+    while not stop.is_set():
+        try:
+            workers.supervise()
+            released = engine.ledger.expire_due()
+            if released:
+                log.info("reservations_expired", count=released)
+                engine.schedule_pushes()
+            if ticks % int(PUSH_KICK_INTERVAL_S / SWEEP_INTERVAL_S) == 0:
+                engine.schedule_pushes()
+        except InventoryError as exc:
+            # Redis restarting or briefly unreachable: keep going, say so once per tick.
+            log.warning("sweep_failed", error=str(exc))
+        ticks += 1
+        stop.wait(SWEEP_INTERVAL_S)
+
+
+def _url_of(client: object) -> str:
+    kwargs = client.get_connection_kwargs()  # type: ignore[attr-defined]
+    password = kwargs.get("password")
+    auth = f":{password}@" if password else ""
+    return f"redis://{auth}{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
+
+
+def _start_http(engine: Engine, host: str, port: int) -> RunningServer:
+    from inventory_engine.api import create_app
+
+    return serve_in_thread(create_app(engine), port=port, host=host)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_pollers(engine: Engine, stop: threading.Event) -> list[threading.Thread]:
+    from inventory_engine.intake.pollers import PollerLoop
+
+    names = [n for n, c in engine.channel_settings.items() if c.kind != "webhook"]
+    thread = threading.Thread(
+        target=PollerLoop(engine, names, stop).run, name="pollers", daemon=True
+    )
+    thread.start()
+    return [thread]

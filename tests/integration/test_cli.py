@@ -112,7 +112,7 @@ def test_cli_catalog_import_bad_row_writes_nothing(server, tmp_path):
 
 
 def test_serve_releases_expired_holds_and_stops_on_request(server):
-    settings = load_settings()
+    settings = load_settings(http={"port": 0}, workers={"count": 2})
     ledger = RedisLedger(server)
     ledger.set_on_hand("A", 3)
     ledger.try_reserve("cart-1", [OrderLine(sku="A", quantity=2)], ttl_s=1)
