@@ -88,12 +88,13 @@ def worker(
     from rq import SimpleWorker
 
     from inventory_engine.service import EVENTS_QUEUE, PUSH_QUEUE
-    from workers.runtime import build_engine
+    from workers.runtime import build_engine, use_engine
     from workers.settings import MAINTENANCE_INTERVAL_S, WITH_SCHEDULER
 
     try:
         settings = load_settings(config)
         engine = build_engine(settings)
+        use_engine(engine)  # the jobs run in this process and use this Engine
     except InventoryError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

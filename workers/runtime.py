@@ -43,6 +43,12 @@ def build_engine(settings: Settings | None = None) -> Engine:
     return Engine(settings, client, queue_client=queue_client, channels=channels)
 
 
+def use_engine(built: Engine) -> None:
+    """Make ``built`` this process's Engine (the ``worker`` command builds it from ``--config``)."""
+    global _engine
+    _engine = built
+
+
 def engine() -> Engine:
     """This process's Engine (built on first use)."""
     global _engine
