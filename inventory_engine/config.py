@@ -203,11 +203,31 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         model_config = SettingsConfigDict(toml_file=path)
 
     try:
-        return _FromFile(**overrides)
+        settings = _FromFile(**overrides)
+        return settings.model_copy(
+            update={"channels": [_channel_env(channel) for channel in settings.channels]}
+        )
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+
+CHANNEL_ENV_FIELDS = ("client_id", "api_key", "token", "secret")
+"""Channel fields ``INVENTORY_CHANNEL_<NAME>_<FIELD>`` may supply (secrets stay out of files)."""
+
+
+def _channel_env(channel: ChannelSettings) -> ChannelSettings:
+    """Apply ``INVENTORY_CHANNEL_<NAME>_<FIELD>`` (e.g. INVENTORY_CHANNEL_OZON_API_KEY)."""
+    prefix = "INVENTORY_CHANNEL_" + channel.name.upper().replace("-", "_") + "_"
+    update: dict[str, Any] = {}
+    for name in CHANNEL_ENV_FIELDS:
+        value = os.environ.get(prefix + name.upper())
+        if value is not None and name in type(channel).model_fields:
+            update[name] = SecretStr(value) if name != "client_id" else value
+    if not update:
+        return channel
+    return type(channel).model_validate({**channel.model_dump(), **update})
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

@@ -82,3 +82,39 @@ def test_load_settings_names_the_bad_value(tmp_path, toml, fragment):
 def test_example_config_in_deploy_loads():
     settings = load_settings(REPO / "deploy" / "config.example.toml")
     assert settings.redis.url == "redis://127.0.0.1:6379/0"
+
+
+CHANNELS_TOML = """
+[[channels]]
+name = "ozon"
+kind = "ozon"
+base_url = "https://api-seller.ozon.ru"
+client_id = "123"
+api_key = "from-file"
+warehouse_id = 22142605386000
+[[channels]]
+name = "wb"
+kind = "wildberries"
+base_url = "https://marketplace-api.wildberries.ru"
+token = "from-file"
+warehouse_id = 1
+"""
+
+
+def test_channel_secrets_come_from_the_environment(tmp_path, monkeypatch):
+    path = tmp_path / "c.toml"
+    path.write_text(CHANNELS_TOML)
+    monkeypatch.setenv("INVENTORY_CHANNEL_OZON_API_KEY", "from-env")
+    monkeypatch.setenv("INVENTORY_CHANNEL_WB_TOKEN", "wb-env")
+    ozon, wb = load_settings(path).channels
+    assert ozon.api_key.get_secret_value() == "from-env"
+    assert ozon.client_id == "123"
+    assert wb.token.get_secret_value() == "wb-env"
+    assert "from-env" not in repr(ozon)
+
+
+def test_channel_names_must_be_unique(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(CHANNELS_TOML.replace('name = "wb"', 'name = "ozon"'))
+    with pytest.raises(ConfigError, match="unique"):
+        load_settings(path)
