@@ -24,10 +24,15 @@ from inventory_engine.config import Settings, load_settings
 from inventory_engine.constants import DEFAULT_LOCATION
 from inventory_engine.csv_files import read_catalog_csv, read_stock_csv
 from inventory_engine.errors import InventoryError
-from inventory_engine.ledger import LedgerReader, RedisLedger
-from inventory_engine.ledger.catalog import CatalogStore
+from inventory_engine.ledger import LedgerReader
 from inventory_engine.logs import configure_logging
 from inventory_engine.runtime import redis_connection
+from inventory_engine.service import Engine
+from inventory_engine.simulators.sandbox import SANDBOX_NAMES, channels_for_urls
+
+SANDBOX_URL = "http://127.0.0.1:9"
+"""Placeholder address of sandbox channels in CLI commands: they only mark and queue, the
+running ``serve`` pushes (to its simulators, at their real addresses)."""
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 stock_app = typer.Typer(help="Show and change stock counts.", no_args_is_help=True)
@@ -166,8 +171,9 @@ def stock_set(
 ) -> None:
     """Set the units on hand of SKU (a stock count)."""
     with _session(config) as (settings, client):
-        ledger = RedisLedger(client, account=settings.account)
-        ledger.set_on_hand(sku, quantity, location=location, reason=reason, source="cli")
+        engine = _engine(settings, client)
+        engine.ledger.set_on_hand(sku, quantity, location=location, reason=reason, source="cli")
+        engine.schedule_pushes()
         _print_stock(LedgerReader(client, account=settings.account), sku, as_json=False)
 
 
@@ -181,8 +187,9 @@ def stock_adjust(
 ) -> None:
     """Add or remove units (goods received, damaged, lost)."""
     with _session(config) as (settings, client):
-        ledger = RedisLedger(client, account=settings.account)
-        ledger.adjust_on_hand(sku, by, reason=reason, location=location, source="cli")
+        engine = _engine(settings, client)
+        engine.ledger.adjust_on_hand(sku, by, reason=reason, location=location, source="cli")
+        engine.schedule_pushes()
         _print_stock(LedgerReader(client, account=settings.account), sku, as_json=False)
 
 
@@ -213,7 +220,8 @@ def stock_import(
     """Set many counts from a CSV. Every row is checked first: a bad row changes nothing."""
     with _session(config) as (settings, client):
         rows = read_stock_csv(file)
-        ledger = RedisLedger(client, account=settings.account)
+        engine = _engine(settings, client)
+        ledger = engine.ledger
         by_location: dict[str, list[tuple[str, int]]] = {}
         for row in rows:
             by_location.setdefault(row.location, []).append((row.sku, row.on_hand))
@@ -227,6 +235,7 @@ def stock_import(
                     source="cli",
                     progress=lambda n: progress.advance(task, n),
                 )
+        engine.schedule_pushes()
         out.print(f"{len(rows)} rows read, {changed} counts changed")
 
 
@@ -243,9 +252,18 @@ def catalog_import(
     """Add or replace catalog entries; the whole file lands or nothing does."""
     with _session(config) as (settings, client):
         entries = read_catalog_csv(file)
-        written = CatalogStore(client, account=settings.account).import_entries(entries)
+        engine = _engine(settings, client)
+        written = engine.catalog.import_entries(entries)
+        engine.schedule_pushes()
         bundles = sum(1 for e in entries if e.bundle)
         out.print(f"{written} catalog entries written ({bundles} bundles)")
+
+
+def _engine(settings: Settings, client: redis.Redis) -> Engine:
+    """An Engine for a CLI change: it marks the change for every channel ``serve`` publishes to
+    (the configured ones, or the sandbox's) and queues their pushes, like any other change."""
+    channels = settings.channels or channels_for_urls(dict.fromkeys(SANDBOX_NAMES, SANDBOX_URL))
+    return Engine(settings, client, channels=channels)
 
 
 def _progress() -> Progress:

@@ -22,6 +22,8 @@ from inventory_engine.config import (
 from inventory_engine.simulators import ozon, wildberries, yandex_market
 from inventory_engine.simulators.base import RunningServer, serve_in_thread
 
+SANDBOX_NAMES = ("ozon", "wb", "ym")
+"""Channel names of the sandbox (the same names a seller would likely choose)."""
 DEFAULT_PORTS: Mapping[str, int] = {"ozon": 8101, "wb": 8102, "ym": 8103}
 """Where ``simulate`` listens by default (0 = any free port)."""
 

@@ -133,3 +133,18 @@ def test_serve_releases_expired_holds_and_stops_on_request(server):
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_cli_changes_are_published_like_any_other(server):
+    """A count from the CLI marks the SKU for every channel serve publishes to (the sandbox's
+    here) and queues their push jobs."""
+    from rq import Queue
+
+    from inventory_engine.ledger.keys import AccountKeys
+    from inventory_engine.service import PUSH_QUEUE
+
+    assert run("stock", "set", "A", "5")[0] == 0
+    keys = AccountKeys()
+    for channel in ("ozon", "wb", "ym"):
+        assert server.zscore(keys.dirty(channel), "A") is not None
+    assert Queue(PUSH_QUEUE, connection=server).count == 3
