@@ -12,10 +12,11 @@ HTTP handlers, pollers and RQ jobs call these; none of them talks to two of thos
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,7 +25,12 @@ import structlog
 from rq import Queue, Retry
 
 from inventory_engine.channels import build_client, http_client_for
-from inventory_engine.channels.base import ChannelClient, ChannelLine, ChannelOrder
+from inventory_engine.channels.base import (
+    ChannelClient,
+    ChannelLine,
+    ChannelOrder,
+    check_order,
+)
 from inventory_engine.config import ChannelSettings, Settings
 from inventory_engine.constants import STOREFRONT_CHANNEL
 from inventory_engine.domain.models import OrderAction, OrderLine
@@ -126,15 +132,22 @@ class Engine:
         """Queue one push job for when throttled items of a channel may go (Ozon's 30 s);
         a later-due job is not queued while an earlier one waits."""
         guard = self.ledger.keys.paused(name) + ":push_scheduled"
-        delay_ms = max(1, int(delay.total_seconds() * 1000))
+        # RQ's scheduler keeps whole seconds: aim at the next whole second at or after the due
+        # time, so the job never runs before the window it waits for.
+        due = datetime.now(UTC) + delay
+        at = datetime.fromtimestamp(math.ceil(due.timestamp()), UTC)
+        delay_ms = max(1, int((at - datetime.now(UTC)).total_seconds() * 1000))
         if not self.queue_client.set(guard, 1, nx=True, px=delay_ms):
             return False
-        self.pushes.enqueue_in(delay, "workers.jobs.publish_channel", name, job_timeout=120)
+        self.pushes.enqueue_at(at, "workers.jobs.publish_channel", name, job_timeout=120)
         return True
 
     def clear_push_guard(self, name: str) -> None:
-        """Called by the push job before it claims: later changes queue the next job."""
-        self.queue_client.delete(self.ledger.keys.paused(name) + ":push_queued")
+        """Called by the push job before it claims: later changes queue the next job, and a
+        new wake-up can be scheduled (RQ schedules to the second: a scheduled job may run just
+        before the window it waited for, and must be able to schedule again)."""
+        prefix = self.ledger.keys.paused(name)
+        self.queue_client.delete(prefix + ":push_queued", prefix + ":push_scheduled")
 
     # -- marketplace events --------------------------------------------------------------------
 
@@ -145,6 +158,8 @@ class Engine:
         """
         if channel not in self.channel_settings:
             raise ConfigError(f"no channel named {channel!r} is configured")
+        for order in orders:
+            check_order(channel, order)  # refuse now what a worker could never record
         queued = 0
         for order in orders:
             if order.action is OrderAction.IGNORE:
@@ -163,10 +178,16 @@ class Engine:
         """Apply one marketplace event (in a worker): fetch missing lines, map ids, record."""
         settings = self.channel_settings[channel]
         client = self.channel(channel)
+        # An event without lines asks the marketplace when the ledger has not seen the order,
+        # and also for a cancel of a known order: only the marketplace's posting tells whether
+        # it was cancelled after shipping (then the goods are gone and stock must not return).
         if (
             order.needs_lines
             and not order.lines
-            and self.reader.order(channel, order.order_id) is None
+            and (
+                order.action is OrderAction.RELEASE
+                or self.reader.order(channel, order.order_id) is None
+            )
         ):
             fetched = client.get_order(order.order_id)
             if fetched is not None:

@@ -32,7 +32,8 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from inventory_engine.domain.models import OrderAction
+from inventory_engine.constants import MAX_LINE_QUANTITY, MAX_ORDER_LINES
+from inventory_engine.domain.models import OrderAction, check_identifier
 from inventory_engine.errors import InventoryError
 
 # -- values ------------------------------------------------------------------------------------
@@ -182,6 +183,30 @@ class PayloadError(ChannelError):
     def __init__(self, channel: str, message: str, *, code: str = "invalid_payload") -> None:
         self.code = code
         super().__init__(channel, message)
+
+
+def check_order(channel: str, order: ChannelOrder, *, code: str = "invalid_payload") -> None:
+    """Refuse an event the ledger could not record (bad id, too many lines, quantity out of
+    range) while the sender can still be told, instead of failing later in a worker.
+
+    Raises:
+        PayloadError: with ``code`` (the caller's own error code).
+    """
+    try:
+        check_identifier(order.order_id, "order id")
+        if len(order.lines) > MAX_ORDER_LINES:
+            raise ValueError(f"an order may have at most {MAX_ORDER_LINES} lines")
+        totals: dict[str, int] = {}
+        for line in order.lines:
+            check_identifier(line.item_id, "item id")
+            totals[line.item_id] = totals.get(line.item_id, 0) + line.quantity
+            if not 1 <= line.quantity:
+                raise ValueError(f"quantity of {line.item_id} must be at least 1")
+        for item_id, quantity in totals.items():
+            if quantity > MAX_LINE_QUANTITY:
+                raise ValueError(f"quantity of {item_id} may not exceed {MAX_LINE_QUANTITY}")
+    except ValueError as exc:
+        raise PayloadError(channel, str(exc), code=code) from None
 
 
 # -- the interface -----------------------------------------------------------------------------

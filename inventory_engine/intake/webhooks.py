@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from inventory_engine.channels import ozon_notifications as ozon
 from inventory_engine.channels import yandex_market_notifications as ym
-from inventory_engine.channels.base import ChannelOrder, PayloadError
+from inventory_engine.channels.base import ChannelOrder, PayloadError, check_order
 from inventory_engine.config import OzonSettings, YandexMarketSettings
 from inventory_engine.errors import InventoryError
 from inventory_engine.service import Engine
@@ -161,6 +161,8 @@ async def ozon_push(request: Request) -> JSONResponse:
         return ozon_error(404, OZON_UNKNOWN, "no Ozon channel is configured")
     try:
         notification = ozon.parse_notification(decode_json(await request.body()))
+        for order in notification.orders:
+            check_order("ozon", order, code=ozon.ERROR_CODE)
     except PayloadError as exc:
         log.warning("ozon_push_refused", reason=str(exc))
         return ozon_error(400, exc.code, str(exc))
@@ -208,6 +210,8 @@ async def yandex_market_notification(request: Request) -> JSONResponse:
         notification = ym.parse_notification(
             payload, channel=settings.name, campaign_id=settings.campaign_id
         )
+        for order in notification.orders:
+            check_order(settings.name, order, code=ym.WRONG_EVENT_FORMAT)
     except (PayloadError, ValueError) as exc:
         log.warning("ym_notification_refused", reason=str(exc))
         return ym_error(400, ym.WRONG_EVENT_FORMAT, str(exc))
