@@ -156,6 +156,34 @@ def simulate(
 
 
 @app.command()
+def demo(
+    seconds: Annotated[float, typer.Option(min=1, help="How long orders are placed.")] = 30.0,
+    rate: Annotated[
+        float, typer.Option(min=0.1, max=20, help="Orders per second, all channels together.")
+    ] = 2.0,
+    settle: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait at most for the channels to catch up.")
+    ] = 35.0,
+) -> None:
+    """See the engine at work: embedded Redis, the marketplace simulators, a sample catalog and
+    orders on every channel, a live stock table, then a summary (exit 1 if a check failed).
+
+    Runs in a fresh temporary directory: your state, Redis and INVENTORY_* settings are not used.
+    """
+    from inventory_engine.demo import render_summary, run_demo
+
+    configure_logging(level="WARNING")
+    try:
+        summary = run_demo(seconds=seconds, rate=rate, settle_s=settle, console=out)
+    except InventoryError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(render_summary(summary))
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     out.print(__version__)

@@ -116,6 +116,7 @@ def serve(
             )
         engine = Engine(settings, client, channels=channels)
         env = dict(os.environ, INVENTORY_REDIS__URL=url)
+        env.pop("INVENTORY_REDIS_URL", None)  # it would override the URL resolved here
         if sandbox is not None:
             env["INVENTORY_SANDBOX"] = json.dumps(
                 {name: sandbox.url(name) for name in sandbox.servers}
@@ -137,6 +138,7 @@ def serve(
             http.stop()
             for thread in pollers:
                 thread.join(timeout=10)
+            engine.close()
             if sandbox is not None:
                 sandbox.stop()
     log.info("engine_stopped")
