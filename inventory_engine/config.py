@@ -113,6 +113,11 @@ class ChannelSettingsBase(BaseModel):
     """Share of available stock offered on this channel."""
     max: int | None = Field(default=None, ge=0)
     """Optional ceiling on what this channel is shown."""
+    dynamic_buffer: bool = False
+    """Also hold back the SKU's recent sales rate × the channel's delay (opt-in)."""
+    dynamic_window_s: float | None = Field(default=None, gt=0)
+    """The delay the dynamic buffer covers; default: the channel's item window (Ozon 30 s),
+    else 60 s. Set minutes for Yandex Market, whose storefront follows within minutes."""
     poll_interval_s: float | None = Field(default=None, gt=0)
     """Order polling interval; None = the kind's default."""
     timeout_s: float = Field(default=10.0, gt=0, le=120)

@@ -22,6 +22,7 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:parked:<channel>       hash  sku -> JSON of the channel's refusal
     inv:{<account>}:bucket:<channel>       hash  token bucket of the channel account
     inv:{<account>}:paused:<channel>       string  ms until which the channel is not called
+    inv:{<account>}:sales_rate:<channel>   hash  sku -> recent sales rate (dynamic buffer)
     inv:{<account>}:poll:<channel>:*       pollers' cursors and de-duplication (intake/pollers.py)
 """
 
@@ -122,3 +123,6 @@ class AccountKeys:
 
     def paused(self, channel: str) -> str:
         return f"{self.base}:paused:{channel}"
+
+    def sales_rate(self, channel: str) -> str:
+        return f"{self.base}:sales_rate:{channel}"

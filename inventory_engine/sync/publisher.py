@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from typing import Any
 
 import redis
 import structlog
+from redis.typing import EncodableT, FieldT
 
 from inventory_engine.channels.base import (
     ChannelClient,
@@ -36,6 +37,7 @@ from inventory_engine.channels.base import (
 from inventory_engine.config import ChannelSettings
 from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.domain.allocation import ChannelShare, published_quantity
+from inventory_engine.domain.sales_rate import SalesRate, dynamic_buffer
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
 from inventory_engine.ledger.reads import LedgerReader
@@ -185,13 +187,17 @@ class ChannelPublisher:
         accepted = {
             sku: int(raw) for sku, raw in zip(skus, accepted_raw, strict=True) if raw is not None
         }
+        held = self._dynamic_buffers(available) if self.settings.dynamic_buffer else {}
         updates: list[tuple[int, StockUpdate]] = []
         for sku in skus:
             item_id = item_ids.get(sku)
             if item_id is None:
                 report.not_listed += 1  # not sold on this channel: nothing to tell it
                 continue
-            value = published_quantity(available[sku], self.share)
+            share = self.share
+            if held.get(sku):
+                share = replace(share, buffer=share.buffer + held[sku])
+            value = published_quantity(available[sku], share)
             if accepted.get(sku) == value:
                 report.unchanged += 1  # the channel already shows it: coalesced away
                 continue
@@ -200,6 +206,27 @@ class ChannelPublisher:
             updates.append((rank, StockUpdate(sku, item_id, value)))
         updates.sort(key=lambda pair: pair[0])
         return [update for _, update in updates]
+
+    def _dynamic_buffers(self, available: dict[str, int]) -> dict[str, int]:
+        """Per SKU, the sales expected while this channel cannot be told (rate × window);
+        the rates are updated from the available counts seen now."""
+        window_s = self.settings.dynamic_window_s or self.limits.item_window_s or 60.0
+        now = self.clock()
+        skus = list(available)
+        with redis_errors():
+            raw = self.client.hmget(self.keys.sales_rate(self.name), skus)
+        held: dict[str, int] = {}
+        rates: dict[FieldT, EncodableT] = {}
+        for sku, text in zip(skus, raw, strict=True):
+            previous = (
+                SalesRate.decode(_text(text)) if text else SalesRate(0.0, now, available[sku])
+            )
+            rate = previous.observe(available[sku], now)
+            rates[sku] = rate.encode()
+            held[sku] = dynamic_buffer(rate, window_s, now)
+        with redis_errors():
+            self.client.hset(self.keys.sales_rate(self.name), mapping=rates)
+        return held
 
     def _item_ids(self, skus: Sequence[str]) -> dict[str, str]:
         field_name = self.channel.catalog_field
