@@ -14,19 +14,14 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from inventory_engine.config import OzonSettings, WildberriesSettings, YandexMarketSettings
 from inventory_engine.constants import (
-    MAX_ID_LENGTH,
-    MAX_LINE_QUANTITY,
-    MAX_ORDER_LINES,
-    MAX_STOCK_LEVEL,
     STOREFRONT_CHANNEL,
 )
 from inventory_engine.domain.allocation import ChannelShare, published_quantity
@@ -37,13 +32,24 @@ from inventory_engine.errors import (
     ReservationNotFoundError,
     StockLevelError,
 )
+from inventory_engine.intake.storefront_models import (
+    ChannelOut,
+    ErrorOut,
+    LevelOut,
+    Line,
+    OnHandIn,
+    OrderIn,
+    OrderOut,
+    ReservationIn,
+    ReservationOut,
+    ReservationStateOut,
+    StockOut,
+)
 from inventory_engine.ledger.ledger import redis_errors
 from inventory_engine.ledger.results import OrderOutcome
 from inventory_engine.service import Engine
 from inventory_engine.sync.limits import LIMITS
 
-MAX_TTL_SECONDS = 30 * 24 * 3600
-"""Longest storefront hold: 30 days (a checkout hold is minutes; this only bounds the input)."""
 ADAPTER_KINDS = (OzonSettings, WildberriesSettings, YandexMarketSettings)
 """Channels whose orders come from their marketplace, never from ``POST /v1/orders``."""
 
@@ -124,98 +130,6 @@ def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
-
-
-# -- request and answer bodies -------------------------------------------------------------------
-
-Identifier = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_ID_LENGTH),
-    AfterValidator(lambda value: check_identifier(value, "identifier")),
-]
-"""A SKU, order, reservation or channel id as the ledger accepts it (printable, one line)."""
-Lines = Annotated[list["Line"], Field(min_length=1, max_length=MAX_ORDER_LINES)]
-_STRICT = ConfigDict(strict=True, extra="forbid")
-
-
-class Line(BaseModel):
-    model_config = _STRICT
-
-    sku: Identifier
-    quantity: StrictInt = Field(ge=1, le=MAX_LINE_QUANTITY)
-
-
-class ReservationIn(BaseModel):
-    model_config = _STRICT
-
-    reservation_id: Identifier
-    lines: Lines
-    ttl_seconds: StrictInt | None = Field(default=None, ge=1, le=MAX_TTL_SECONDS)
-    """Released automatically after this long unless committed; none: held until told."""
-
-
-class ReservationOut(BaseModel):
-    reservation_id: str
-    state: str
-    expires_at: str | None = None
-    """ISO 8601 UTC; null when the hold has no TTL."""
-
-
-class ReservationStateOut(BaseModel):
-    reservation_id: str
-    state: str
-    applied: bool
-    """False when the call changed nothing (the reservation had already finished)."""
-
-
-class OrderIn(BaseModel):
-    model_config = _STRICT
-
-    channel: Identifier
-    order_id: Identifier
-    status: Literal["new", "shipped", "cancelled", "cancelled_after_ship", "delivered"]
-    lines: Lines
-
-
-class OrderOut(BaseModel):
-    channel: str
-    order_id: str
-    state: str | None
-    applied: bool
-    oversold_units: int
-    unknown_lines: int
-
-
-class OnHandIn(BaseModel):
-    model_config = _STRICT
-
-    on_hand: StrictInt = Field(ge=0, le=MAX_STOCK_LEVEL)
-
-
-class LevelOut(BaseModel):
-    on_hand: int
-    reserved: int
-    available: int
-
-
-class ChannelOut(BaseModel):
-    target: int
-    """What the channel should show now: its share of the available units at its location."""
-    accepted: int | None
-    """The last value the channel accepted; null: never pushed."""
-    pending: bool
-    """A change waits to be pushed."""
-
-
-class StockOut(LevelOut):
-    sku: str
-    locations: dict[str, LevelOut]
-    channels: dict[str, ChannelOut]
-
-
-class ErrorOut(BaseModel):
-    error: str
-    message: str
 
 
 def _lines(lines: list[Line]) -> list[OrderLine]:
