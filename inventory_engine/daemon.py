@@ -154,7 +154,8 @@ def _loop(engine: Engine, workers: WorkerPool, stop: threading.Event) -> None:
                 log.info("reservations_expired", count=released)
                 engine.schedule_pushes()
             if ticks % int(PUSH_KICK_INTERVAL_S / SWEEP_INTERVAL_S) == 0:
-                engine.schedule_pushes()
+                # Only channels with changes left: an idle engine queues no jobs.
+                engine.schedule_pushes(engine.pending_channels())
         except InventoryError as exc:
             # Redis restarting or briefly unreachable: keep going, say so once per tick.
             log.warning("sweep_failed", error=str(exc))

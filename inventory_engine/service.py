@@ -85,6 +85,7 @@ class Engine:
         self._clients: dict[str, ChannelClient] = {}
         self._https: list[httpx.Client] = []
         self._lock = threading.Lock()
+        self._publishers: dict[str, ChannelPublisher] = {}
 
     # -- channels ------------------------------------------------------------------------------
 
@@ -109,29 +110,44 @@ class Engine:
             http.close()
         self._https.clear()
         self._clients.clear()
+        self._publishers.clear()
 
     def publisher(self, name: str) -> ChannelPublisher:
-        return ChannelPublisher(
-            self.client,
-            self.channel_settings[name],
-            self.channel(name),
-            account=self.settings.account,
-        )
+        """The channel's publisher (built once per process, like its client)."""
+        with self._lock:
+            if name not in self._publishers:
+                self._publishers[name] = ChannelPublisher(
+                    self.client,
+                    self.channel_settings[name],
+                    self._client_locked(name),
+                    account=self.settings.account,
+                )
+            return self._publishers[name]
 
     def schedule_pushes(self, names: Iterable[str] | None = None) -> int:
         """Queue a push job for each channel that has none pending. Returns how many."""
-        queued = 0
-        for name in names if names is not None else self.channel_settings:
-            guard = self.ledger.keys.paused(name) + ":push_queued"
-            if self.queue_client.set(guard, 1, nx=True, px=PUSH_GUARD_MS):
-                self.pushes.enqueue("workers.jobs.publish_channel", name, job_timeout=120)
-                queued += 1
-        return queued
+        names = list(names if names is not None else self.channel_settings)
+        keys = self.ledger.keys
+        pipe = self.queue_client.pipeline(transaction=False)
+        for name in names:
+            pipe.set(keys.push_queued(name), 1, nx=True, px=PUSH_GUARD_MS)
+        won = [name for name, ok in zip(names, pipe.execute(), strict=True) if ok]
+        for name in won:
+            self.pushes.enqueue("workers.jobs.publish_channel", name, job_timeout=120)
+        return len(won)
+
+    def pending_channels(self) -> list[str]:
+        """Channels with changes still to push (for the periodic safety-net kick)."""
+        names = list(self.channel_settings)
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(self.ledger.keys.dirty(name))
+        return [name for name, count in zip(names, pipe.execute(), strict=True) if count]
 
     def schedule_push_later(self, name: str, delay: timedelta) -> bool:
         """Queue one push job for when throttled items of a channel may go (Ozon's 30 s);
         a later-due job is not queued while an earlier one waits."""
-        guard = self.ledger.keys.paused(name) + ":push_scheduled"
+        guard = self.ledger.keys.push_scheduled(name)
         # RQ's scheduler keeps whole seconds: aim at the next whole second at or after the due
         # time, so the job never runs before the window it waits for.
         due = datetime.now(UTC) + delay
@@ -146,8 +162,8 @@ class Engine:
         """Called by the push job before it claims: later changes queue the next job, and a
         new wake-up can be scheduled (RQ schedules to the second: a scheduled job may run just
         before the window it waited for, and must be able to schedule again)."""
-        prefix = self.ledger.keys.paused(name)
-        self.queue_client.delete(prefix + ":push_queued", prefix + ":push_scheduled")
+        keys = self.ledger.keys
+        self.queue_client.delete(keys.push_queued(name), keys.push_scheduled(name))
 
     # -- marketplace events --------------------------------------------------------------------
 

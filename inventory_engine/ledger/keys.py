@@ -23,6 +23,9 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:bucket:<channel>       hash  token bucket of the channel account
     inv:{<account>}:paused:<channel>       string  ms until which the channel is not called
     inv:{<account>}:sales_rate:<channel>   hash  sku -> recent sales rate (dynamic buffer)
+    inv:{<account>}:push_queued:<channel>      string  a push job is queued (guard)
+    inv:{<account>}:push_scheduled:<channel>   string  a delayed push job waits (guard)
+    inv:{<account>}:push_failures:<channel>    string  consecutive failed push requests
     inv:{<account>}:poll:<channel>:*       pollers' cursors and de-duplication (intake/pollers.py)
 """
 
@@ -126,3 +129,12 @@ class AccountKeys:
 
     def sales_rate(self, channel: str) -> str:
         return f"{self.base}:sales_rate:{channel}"
+
+    def push_queued(self, channel: str) -> str:
+        return f"{self.base}:push_queued:{channel}"
+
+    def push_scheduled(self, channel: str) -> str:
+        return f"{self.base}:push_scheduled:{channel}"
+
+    def push_failures(self, channel: str) -> str:
+        return f"{self.base}:push_failures:{channel}"

@@ -271,7 +271,7 @@ class ChannelPublisher:
         )
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
-            pipe.delete(self._failures_key)
+            pipe.delete(self.keys.push_failures(self.name))
             for item in result.items:
                 sku, since = item.update.sku, claimed[item.update.sku]
                 if item.outcome is ItemOutcome.ACCEPTED:
@@ -319,7 +319,7 @@ class ChannelPublisher:
             pause = REFUSED_PAUSE_MS
         else:
             with redis_errors():
-                failures = int(self.client.incr(self._failures_key))
+                failures = int(self.client.incr(self.keys.push_failures(self.name)))
             pause = UNAVAILABLE_PAUSE_MS[min(failures, len(UNAVAILABLE_PAUSE_MS)) - 1]
         self._mark_again(claimed, not_before_ms=None)
         with redis_errors():
@@ -347,10 +347,6 @@ class ChannelPublisher:
     def _has_marks(self) -> bool:
         with redis_errors():
             return bool(self.client.zcard(self.keys.dirty(self.name)))
-
-    @property
-    def _failures_key(self) -> str:
-        return f"{self.keys.paused(self.name)}:failures"
 
 
 def _parked(code: str, message: str, update: StockUpdate, now_ms: int) -> str:

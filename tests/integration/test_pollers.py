@@ -15,11 +15,8 @@ import pytest
 from pydantic import SecretStr
 
 from inventory_engine.config import (
-    OzonSettings,
     Settings,
     WebhookSettings,
-    WildberriesSettings,
-    YandexMarketSettings,
 )
 from inventory_engine.intake.pollers import (
     PollerLoop,
@@ -31,6 +28,7 @@ from inventory_engine.intake.pollers import (
 from inventory_engine.service import Engine
 from inventory_engine.simulators import ozon, wildberries, yandex_market
 from inventory_engine.simulators.base import serve_in_thread
+from inventory_engine.simulators.sandbox import channels_for_urls
 
 pytestmark = pytest.mark.integration
 
@@ -87,30 +85,9 @@ def sims(running_sims: dict[str, str], sim_clock: SimClock) -> dict[str, str]:
 
 
 def channel_settings(urls: dict[str, str]) -> list[Any]:
+    """The sandbox's marketplace channels at these simulators, plus a webhook (never polled)."""
     return [
-        WildberriesSettings(
-            kind="wildberries",
-            name="wb",
-            base_url=urls["wb"],
-            token=SecretStr(wildberries.SANDBOX_TOKEN),
-            warehouse_id=wildberries.SANDBOX_WAREHOUSE_ID,
-        ),
-        OzonSettings(
-            kind="ozon",
-            name="ozon",
-            base_url=urls["ozon"],
-            client_id=ozon.SANDBOX_CLIENT_ID,
-            api_key=SecretStr(ozon.SANDBOX_API_KEY),
-            warehouse_id=ozon.SANDBOX_WAREHOUSE_ID,
-        ),
-        YandexMarketSettings(
-            kind="yandex_market",
-            name="ym",
-            base_url=urls["ym"],
-            api_key=SecretStr(yandex_market.SANDBOX_API_KEY),
-            campaign_id=yandex_market.SANDBOX_CAMPAIGN_ID,
-            business_id=yandex_market.SANDBOX_BUSINESS_ID,
-        ),
+        *channels_for_urls(urls),
         WebhookSettings(
             kind="webhook", name="shop", base_url="http://127.0.0.1:9/stock", secret=SecretStr("s")
         ),
@@ -346,7 +323,7 @@ def test_loop_polls_every_polled_channel_until_stopped(engine, sims):
     sim_post(sims["ym"], "/_sim/orders", {"items": [{"offerId": "A", "count": 1}]})
     stop = threading.Event()
     loop = PollerLoop(engine, stop=stop)
-    assert loop.names == ["wb", "ozon", "ym"]  # the webhook channel is not polled
+    assert loop.names == ["ozon", "wb", "ym"]  # the webhook channel is not polled
 
     loop.start()
     deadline = time.monotonic() + 5
