@@ -134,3 +134,11 @@ def test_a_change_inside_ozons_window_is_scheduled_not_sent(engine, sandbox):
     assert engine.pushes.scheduled_job_registry.count == 1
     state = httpx.get(f"{sandbox.url('ozon')}/_sim/state").json()
     assert state["violations"] == {}
+
+
+def test_pending_channels_name_only_channels_with_changes_left(engine, sandbox):
+    assert engine.pending_channels() == []  # everything pushed: the kick would queue nothing
+    engine.ledger.set_on_hand("MUG", 4)
+    assert engine.pending_channels() == ["ozon", "wb", "ym"]
+    assert engine.schedule_pushes(engine.pending_channels()) == 3
+    assert engine.schedule_pushes(engine.pending_channels()) == 0  # guarded: no pile-up
