@@ -17,6 +17,7 @@ call to the pool themselves, so the event loop never blocks on redis-py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -24,7 +25,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rq import Worker
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -34,6 +36,7 @@ from inventory_engine import __version__
 from inventory_engine.errors import LedgerUnavailableError
 from inventory_engine.intake import storefront, webhooks
 from inventory_engine.intake.storefront import ApiError
+from inventory_engine.metrics.collector import EngineCollector, build_registry
 from inventory_engine.service import Engine
 
 log = structlog.get_logger()
@@ -153,8 +156,11 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 # -- the app --------------------------------------------------------------------------------
 
 
-def create_app(engine: Engine) -> FastAPI:
-    """The HTTP app of one engine (served by uvicorn in ``serve``, in-process in tests)."""
+def create_app(engine: Engine, *, worker_processes: Callable[[], int] | None = None) -> FastAPI:
+    """The HTTP app of one engine (served by uvicorn in ``serve``, in-process in tests).
+
+    ``worker_processes`` (from ``serve``) reports how many supervised workers are alive.
+    """
     app = FastAPI(
         title="inventory-engine",
         version=__version__,
@@ -180,6 +186,21 @@ def create_app(engine: Engine) -> FastAPI:
     def readyz() -> JSONResponse:
         """Ready when Redis answers and an RQ worker listens on the events queue."""
         return readiness(engine)
+
+    registry = build_registry(
+        EngineCollector(
+            engine.client,
+            queues={"events": engine.events, "push": engine.pushes},
+            channels=list(engine.channel_settings),
+            account=engine.settings.account,
+            worker_processes=worker_processes,
+        )
+    )
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus text format; figures of every worker process (they live in Redis)."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

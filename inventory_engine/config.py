@@ -90,6 +90,26 @@ class HttpSettings(BaseModel):
     """Larger request bodies are refused with 413 before they are read."""
 
 
+class AlertSettings(BaseModel):
+    """``[alerts]``: where to announce what needs a person at once (an oversold order)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    oversold_url: str | None = None
+    """POSTed a JSON body for each oversold marketplace order (Slack/Telegram bridge, your ERP).
+    Ozon lets the seller cancel with reason 352 only before "prepare": minutes matter."""
+    oversold_token: SecretStr | None = None
+    """Sent as ``Authorization: Bearer <token>`` with the announcement, if set."""
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("oversold_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 class WorkersSettings(BaseModel):
     """``[workers]``: RQ worker processes started by ``serve``."""
 
@@ -169,6 +189,7 @@ class Settings(BaseSettings):
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     workers: WorkersSettings = Field(default_factory=WorkersSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)
 
     @field_validator("channels")

@@ -43,3 +43,10 @@ STOCK_IMPORT_CHUNK = 1_000
 
 STOREFRONT_CHANNEL = "storefront"
 """Channel under which the seller's own storefront reservations are recorded."""
+
+PUSH_LOG_MAX_ENTRIES = 500_000
+"""Approximate cap of the per-account stream of items sent to channels (``explain``, ``order
+show``); about a day of a busy shop's pushes."""
+
+ORDER_LOG_MAX_ENTRIES = 50
+"""Most events kept per order in its log (``order show``); an order rarely has ten."""

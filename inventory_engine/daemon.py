@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 import structlog
@@ -67,6 +68,10 @@ class WorkerPool:
                 if process is not None:
                     log.warning("worker_exited", pid=process.pid, code=process.returncode)
                 self._start(index)
+
+    def alive(self) -> int:
+        """Worker processes running now (``inventory_worker_processes``)."""
+        return sum(1 for p in self.processes if p is not None and p.poll() is None)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -122,7 +127,7 @@ def serve(
                 {name: sandbox.url(name) for name in sandbox.servers}
             )
         workers = WorkerPool(settings.workers.count, env, config)
-        http = _start_http(engine, settings.http.host, http_port)
+        http = _start_http(engine, settings.http.host, http_port, workers.alive)
         pollers = _start_pollers(engine, stop)
         log.info(
             "engine_started",
@@ -170,10 +175,13 @@ def _url_of(client: object) -> str:
     return f"redis://{auth}{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
 
 
-def _start_http(engine: Engine, host: str, port: int) -> RunningServer:
+def _start_http(
+    engine: Engine, host: str, port: int, worker_processes: Callable[[], int]
+) -> RunningServer:
     from inventory_engine.api import create_app
 
-    return serve_in_thread(create_app(engine), port=port, host=host)
+    app = create_app(engine, worker_processes=worker_processes)
+    return serve_in_thread(app, port=port, host=host)
 
 
 def _free_port(host: str) -> int:

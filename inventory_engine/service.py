@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,8 +39,12 @@ from inventory_engine.domain.status_rules import storefront_order_action
 from inventory_engine.errors import ConfigError
 from inventory_engine.intake.mapping import to_order_lines
 from inventory_engine.ledger import LedgerReader, RedisLedger
+from inventory_engine.ledger.activity import ActivityLog, OrderLogEntry
 from inventory_engine.ledger.catalog import CatalogStore
+from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.ledger.results import OrderOutcome, ReservationOutcome
+from inventory_engine.metrics import definitions as m
+from inventory_engine.metrics.recorder import MetricsBatch, MetricsRecorder
 from inventory_engine.sync.publisher import ChannelPublisher
 
 log = structlog.get_logger()
@@ -49,6 +54,8 @@ EVENTS_QUEUE = "inventory-events"
 PUSH_QUEUE = "inventory-push"
 """RQ queue of per-channel push jobs."""
 EVENT_RETRY = Retry(max=5, interval=[1, 2, 5, 15, 60])
+ANNOUNCE_RETRY = Retry(max=5, interval=[5, 15, 60, 300, 900])
+"""An oversold announcement whose receiver is down is sent again, for about 20 minutes."""
 """An event job that failed (Redis restarting, a channel lookup timing out) is tried again."""
 PUSH_GUARD_MS = 60_000
 """A push guard older than this is stale (its job died before clearing it)."""
@@ -79,6 +86,8 @@ class Engine:
         self.ledger = RedisLedger(client, account=settings.account, channels=names)
         self.reader = LedgerReader(client, account=settings.account)
         self.catalog = CatalogStore(client, account=settings.account, channels=names)
+        self.activity = ActivityLog(client, account=settings.account)
+        self.metrics = MetricsRecorder(client, account=settings.account)
         self.queue_client = queue_client or client
         self.events = Queue(EVENTS_QUEUE, connection=self.queue_client)
         self.pushes = Queue(PUSH_QUEUE, connection=self.queue_client)
@@ -167,15 +176,34 @@ class Engine:
 
     # -- marketplace events --------------------------------------------------------------------
 
-    def queue_order_events(self, channel: str, orders: Sequence[ChannelOrder]) -> int:
+    def queue_order_events(
+        self, channel: str, orders: Sequence[ChannelOrder], *, source: str = "webhook"
+    ) -> int:
         """Durably queue events for the workers (the webhook answers after this returns).
 
-        Events whose action is IGNORE are not queued. Returns how many were queued.
+        Each event is stamped with the time it was received and logged on its order (ignored
+        ones too: "the order is not showing" starts with "did we hear of it?"). Events whose
+        action is IGNORE are not queued. Returns how many were queued.
         """
         if channel not in self.channel_settings:
             raise ConfigError(f"no channel named {channel!r} is configured")
         for order in orders:
             check_order(channel, order)  # refuse now what a worker could never record
+        now = wall_clock_ms()
+        orders = [o if o.received_ms else replace(o, received_ms=now) for o in orders]
+        pipe = self.client.pipeline(transaction=False)
+        for order in orders:
+            entry = OrderLogEntry(
+                ms=now,
+                stage="received",
+                source=source,
+                action=order.action.value,
+                status=order.status,
+                lines=len(order.lines),
+                detail=order.event_key,
+            )
+            self.activity.add(pipe, channel, order.order_id, [entry])
+        pipe.execute()
         queued = 0
         for order in orders:
             if order.action is OrderAction.IGNORE:
@@ -192,6 +220,7 @@ class Engine:
 
     def apply_order_event(self, channel: str, order: ChannelOrder) -> OrderOutcome:
         """Apply one marketplace event (in a worker): fetch missing lines, map ids, record."""
+        started = time.perf_counter()
         settings = self.channel_settings[channel]
         client = self.channel(channel)
         # An event without lines asks the marketplace when the ledger has not seen the order,
@@ -217,26 +246,73 @@ class Engine:
             order.action,
             status=order.status,
             location=settings.location,
+            received_ms=order.received_ms,
         )
-        log.info(
-            "order_event_applied",
-            channel=channel,
-            order_id=order.order_id,
-            action=order.action.value,
-            applied=outcome.applied,
-            state=outcome.state.value if outcome.state else None,
-            oversold_units=outcome.oversold_units,
+        self._recorded(
+            channel, order.order_id, order.action, order.status, outcome, "worker", started
         )
         if outcome.oversold_units:
-            log.warning(
-                "order_oversold",
-                channel=channel,
-                order_id=order.order_id,
-                units=outcome.oversold_units,
-            )
+            self._announce_oversold(channel, order.order_id, outcome.oversold_units)
         if outcome.applied:
             self.schedule_pushes()
         return outcome
+
+    def _recorded(
+        self,
+        channel: str,
+        order_id: str,
+        action: OrderAction,
+        status: str,
+        outcome: OrderOutcome,
+        source: str,
+        started: float | None = None,
+    ) -> None:
+        """Log line, metrics and the order's log entry for one applied event."""
+        result = event_outcome(outcome)
+        log.info(
+            "order_event",
+            channel=channel,
+            order_id=order_id,
+            action=action.value,
+            outcome=result,
+            state=outcome.state.value if outcome.state else None,
+            oversold_units=outcome.oversold_units,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1) if started else None,
+        )
+        batch = MetricsBatch()
+        batch.inc(m.EVENTS, channel, action.value, result)
+        pipe = self.client.pipeline(transaction=False)
+        self.metrics.write(batch, pipe)
+        entry = OrderLogEntry(
+            ms=wall_clock_ms(),
+            stage="applied",
+            source=source,
+            action=action.value,
+            status=status,
+            outcome=result,
+            detail=f"{outcome.oversold_units} unit(s) oversold" if outcome.oversold_units else "",
+        )
+        self.activity.add(pipe, channel, order_id, [entry])
+        pipe.execute()
+
+    def _announce_oversold(self, channel: str, order_id: str, units: int) -> None:
+        """An oversold marketplace order needs a person now (Ozon: cancel with reason 352
+        before "prepare"): an error log line at once, and the notification URL if set."""
+        log.error(
+            "order_oversold",
+            channel=channel,
+            order_id=order_id,
+            units=units,
+            hint="cancel it on the marketplace before it is prepared, or find the units",
+        )
+        if self.settings.alerts.oversold_url:
+            self.pushes.enqueue(
+                "workers.jobs.announce_oversold",
+                channel,
+                order_id,
+                retry=ANNOUNCE_RETRY,
+                job_timeout=60,
+            )
 
     # -- storefront ----------------------------------------------------------------------------
 
@@ -244,18 +320,21 @@ class Engine:
         self, reservation_id: str, lines: Sequence[OrderLine], *, ttl_s: int | None = None
     ) -> ReservationOutcome:
         outcome = self.ledger.try_reserve(reservation_id, lines, ttl_s=ttl_s)
+        self._count(STOREFRONT_CHANNEL, "reserve", "applied" if outcome.created else "duplicate")
         if outcome.created:
             self.schedule_pushes()
         return outcome
 
     def commit_reservation(self, reservation_id: str) -> OrderOutcome:
         outcome = self.ledger.commit(STOREFRONT_CHANNEL, reservation_id)
+        self._count(STOREFRONT_CHANNEL, "commit", event_outcome(outcome))
         if outcome.applied:
             self.schedule_pushes()
         return outcome
 
     def release_reservation(self, reservation_id: str) -> OrderOutcome:
         outcome = self.ledger.release(STOREFRONT_CHANNEL, reservation_id)
+        self._count(STOREFRONT_CHANNEL, "release", event_outcome(outcome))
         if outcome.applied:
             self.schedule_pushes()
         return outcome
@@ -264,18 +343,37 @@ class Engine:
         self, channel: str, order_id: str, status: str, lines: Sequence[OrderLine]
     ) -> OrderOutcome:
         """``POST /v1/orders``: an order from a channel without an adapter, in seller SKUs."""
-        outcome = self.ledger.record_order(
-            channel, order_id, lines, storefront_order_action(status), status=status
-        )
+        action = storefront_order_action(status)
+        started = time.perf_counter()
+        outcome = self.ledger.record_order(channel, order_id, lines, action, status=status)
+        self._recorded(channel, order_id, action, status, outcome, "api", started)
         if outcome.applied:
             self.schedule_pushes()
         return outcome
+
+    def _count(self, channel: str, action: str, outcome: str) -> None:
+        batch = MetricsBatch()
+        batch.inc(m.EVENTS, channel, action, outcome)
+        self.metrics.write(batch)
 
     def set_on_hand(self, sku: str, quantity: int, *, source: str = "api") -> int:
         changed = self.ledger.set_on_hand(sku, quantity, source=source)
         if changed:
             self.schedule_pushes()
         return changed
+
+
+def event_outcome(outcome: OrderOutcome) -> str:
+    """The ``outcome`` label of ``inventory_events_total`` for what an event did."""
+    if outcome.state is None:
+        return "not_found" if not outcome.applied else "applied"
+    if not outcome.applied:
+        return "duplicate"
+    if outcome.oversold_units:
+        return "oversold"
+    if outcome.unknown_lines:
+        return "unknown_sku"
+    return "applied"
 
 
 def order_to_dict(order: ChannelOrder) -> dict[str, Any]:
@@ -294,4 +392,5 @@ def order_from_dict(data: dict[str, Any]) -> ChannelOrder:
         needs_lines=bool(data.get("needs_lines")),
         event_key=data.get("event_key", ""),
         changed_at=data.get("changed_at"),
+        received_ms=data.get("received_ms"),
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from inventory_engine.alerts import announce_oversold as announce_oversold_to
 from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.service import order_from_dict
 from workers.runtime import engine
@@ -45,16 +46,6 @@ def publish_channel(channel: str) -> dict[str, Any]:
             app.schedule_pushes([channel])
         else:
             app.schedule_push_later(channel, timedelta(milliseconds=delay_ms))
-    if report.sent or report.rejected:
-        log.info(
-            "stock_pushed",
-            sent=report.sent,
-            accepted=report.accepted,
-            throttled=report.throttled,
-            rejected=report.rejected,
-            requests=report.requests,
-            max_latency_ms=max(report.latencies_ms, default=None),
-        )
     return {
         "sent": report.sent,
         "accepted": report.accepted,
@@ -62,3 +53,13 @@ def publish_channel(channel: str) -> dict[str, Any]:
         "rejected": report.rejected,
         "next_due_ms": due,
     }
+
+
+def announce_oversold(channel: str, order_id: str) -> dict[str, Any]:
+    """POST the oversold order to ``[alerts] oversold_url`` (retried by RQ when it fails)."""
+    app = engine()
+    oversells = [
+        o for o in app.reader.oversells() if o.channel == channel and o.order_id == order_id
+    ]
+    status = announce_oversold_to(app.settings.alerts, channel, order_id, oversells)
+    return {"status": status, "lines": len(oversells)}

@@ -129,6 +129,8 @@ class ChannelOrder:
     needs_lines: bool = False
     event_key: str = ""
     changed_at: str | None = None
+    received_ms: int | None = None
+    """When the engine received the event (stamped at intake); propagation counts from it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -472,7 +472,7 @@ def _poll_feed(engine: Engine, client: ChannelClient, store: _Store, report: Pol
         report.fetched += len(page.orders)
         ids = [order.order_id for order in page.orders]
         changed, keys = _changed(page.orders, store.seen(ids), report)
-        report.queued += engine.queue_order_events(report.channel, changed)
+        report.queued += engine.queue_order_events(report.channel, changed, source="poll")
         store.save_seen(keys, ids, page.cursor)
         report.cursor = cursor = page.cursor
         report.more = page.more
@@ -491,7 +491,7 @@ def _poll_unfulfilled(
     report.fetched += len(orders)
     ids = [order.order_id for order in orders]
     changed, keys = _changed(orders, store.seen(ids), report)
-    report.queued += engine.queue_order_events(report.channel, changed)
+    report.queued += engine.queue_order_events(report.channel, changed, source="poll")
     store.save_seen(keys, ids, None)
 
 
@@ -512,7 +512,7 @@ def _poll_wildberries(
             fresh[order.order_id] = order
         else:
             report.unchanged += 1
-    report.queued += engine.queue_order_events(report.channel, list(fresh.values()))
+    report.queued += engine.queue_order_events(report.channel, list(fresh.values()), source="poll")
     store.track(list(fresh), page.cursor)
     report.cursor = page.cursor
 
@@ -539,7 +539,7 @@ def _poll_wildberries(
         else:
             changed.append(status)
             queued[status.order_id] = status.status
-    report.queued += engine.queue_order_events(report.channel, changed)
+    report.queued += engine.queue_order_events(report.channel, changed, source="poll")
     store.save_statuses({k: v for k, v in queued.items() if k not in done}, done, next_offset)
     store.prune_open()
 

@@ -27,6 +27,9 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:push_scheduled:<channel>   string  a delayed push job waits (guard)
     inv:{<account>}:push_failures:<channel>    string  consecutive failed push requests
     inv:{<account>}:poll:<channel>:*       pollers' cursors and de-duplication (intake/pollers.py)
+    inv:{<account>}:pushes                 stream  what each channel was sent and answered, capped
+    inv:{<account>}:order_log:<channel>:<id>   list  events received for an order and their outcome
+    inv:{<account>}:metrics                hash  counters and histogram buckets (metrics/)
 """
 
 from __future__ import annotations
@@ -138,3 +141,14 @@ class AccountKeys:
 
     def push_failures(self, channel: str) -> str:
         return f"{self.base}:push_failures:{channel}"
+
+    @property
+    def pushes(self) -> str:
+        return f"{self.base}:pushes"
+
+    def order_log(self, channel: str, order_id: str) -> str:
+        return f"{self.base}:order_log:{channel}:{order_id}"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.base}:metrics"

@@ -77,6 +77,8 @@ class OrderEvent:
     lines: tuple[OrderLine, ...] = ()
     status: str = ""
     location: str = DEFAULT_LOCATION
+    received_ms: int | None = None
+    """When the engine received the event (webhook, poll); propagation is measured from it."""
 
 
 def _checked(event: OrderEvent) -> OrderEvent:
@@ -194,6 +196,7 @@ class RedisLedger:
         *,
         status: str = "",
         location: str = DEFAULT_LOCATION,
+        received_ms: int | None = None,
     ) -> OrderOutcome:
         """Record an order event that already happened on a marketplace.
 
@@ -207,8 +210,9 @@ class RedisLedger:
             action: what the event does, from ``domain.status_rules``.
             status: the marketplace status text, kept on the order for inspection.
             location: the warehouse the channel sells from.
+            received_ms: when the engine received the event (default: now).
         """
-        event = OrderEvent(channel, order_id, action, tuple(lines), status, location)
+        event = OrderEvent(channel, order_id, action, tuple(lines), status, location, received_ms)
         return self._apply(event)
 
     def record_orders(self, events: Sequence[OrderEvent]) -> list[OrderOutcome]:
@@ -282,6 +286,7 @@ class RedisLedger:
             _lines_json(event.lines) if event.lines else "",
             event.status,
             event_id,
+            "" if event.received_ms is None else int(event.received_ms),
         )
         return self._run("apply_order_event", keys, args, client)
 

@@ -17,6 +17,7 @@ Nothing claimed is lost: every claimed SKU is either delivered, parked or marked
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
@@ -35,12 +36,14 @@ from inventory_engine.channels.base import (
     StockUpdate,
 )
 from inventory_engine.config import ChannelSettings
-from inventory_engine.constants import DEFAULT_ACCOUNT
+from inventory_engine.constants import DEFAULT_ACCOUNT, PUSH_LOG_MAX_ENTRIES
 from inventory_engine.domain.allocation import ChannelShare, published_quantity
 from inventory_engine.domain.sales_rate import SalesRate, dynamic_buffer
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
 from inventory_engine.ledger.reads import LedgerReader
+from inventory_engine.metrics import definitions as m
+from inventory_engine.metrics.recorder import MetricsBatch, MetricsRecorder
 from inventory_engine.sync.limits import ITEM_WINDOW_MARGIN_S, LIMITS, ChannelLimits
 
 log = structlog.get_logger()
@@ -119,6 +122,7 @@ class ChannelPublisher:
             ceiling=self.limits.ceiling,
         )
         self.reader = LedgerReader(client, account=account)
+        self.metrics = MetricsRecorder(client, account=account)
         self._claim = client.register_script(_lua("claim_dirty"))
         self._take = client.register_script(_lua("take_tokens"))
 
@@ -133,7 +137,7 @@ class ChannelPublisher:
         if paused is not None and int(paused) > now:
             report.next_due_ms = int(paused)
             return report
-        claimed, next_due = self._claim_due(now)
+        claimed, held, next_due = self._claim_due(now)
         report.claimed = len(claimed)
         report.next_due_ms = next_due
         if not claimed:
@@ -145,7 +149,7 @@ class ChannelPublisher:
                 self._mark_again(claimed, not_before_ms=None)
                 report.next_due_ms = now + wait_ms
                 return report
-            self._send(updates, claimed, report)
+            self._send(updates, claimed, held, report)
         if report.next_due_ms is None and self._has_marks():
             report.next_due_ms = self.clock()
         return report
@@ -167,15 +171,23 @@ class ChannelPublisher:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _claim_due(self, now: int) -> tuple[dict[str, int], int | None]:
+    def _claim_due(self, now: int) -> tuple[dict[str, int], set[str], int | None]:
+        """Claimed SKUs with the time of their first unpublished change, the SKUs among them
+        that the channel's per-item window held back, and when the next held one is due."""
         batch = self.limits.max_batch
         with redis_errors():
             next_due, flat = self._claim(
                 keys=[self.keys.dirty(self.name), self.keys.not_before(self.name)],
                 args=[now, batch, batch * SCAN_FACTOR],
             )
-        claimed = {_text(flat[i]): int(float(flat[i + 1])) for i in range(0, len(flat), 2)}
-        return claimed, (int(next_due) if int(next_due) >= 0 else None)
+        claimed: dict[str, int] = {}
+        held: set[str] = set()
+        for i in range(0, len(flat), 3):
+            sku, since = _text(flat[i]), int(float(flat[i + 1]))
+            claimed[sku] = since
+            if int(flat[i + 2]) > since:
+                held.add(sku)
+        return claimed, held, (int(next_due) if int(next_due) >= 0 else None)
 
     def _updates(self, claimed: dict[str, int], report: PublishReport) -> list[StockUpdate]:
         """Values to send now, decreases first; unchanged and unlisted SKUs are settled here."""
@@ -254,15 +266,30 @@ class ChannelPublisher:
         return int(wait)
 
     def _send(
-        self, updates: list[StockUpdate], claimed: dict[str, int], report: PublishReport
+        self,
+        updates: list[StockUpdate],
+        claimed: dict[str, int],
+        held: set[str],
+        report: PublishReport,
     ) -> None:
         report.requests += 1
         report.sent += len(updates)
+        sent_ms = self.clock()
+        started = time.perf_counter()
+        metrics = MetricsBatch()
+        for update in updates:
+            # Held by Ozon's window: the whole time since the change was spent waiting for it.
+            waited = sent_ms - claimed[update.sku] if update.sku in held else 0
+            metrics.observe(m.THROTTLE_WAIT, max(0, waited) / 1000, self.name)
         try:
             result = self.channel.push_stock(updates)
         except ChannelError as exc:
-            self._request_failed(exc, claimed, report)
+            metrics.observe(m.PUSH_DURATION, time.perf_counter() - started, self.name)
+            self._request_failed(exc, claimed, updates, metrics, report)
             return
+        duration_s = time.perf_counter() - started
+        metrics.observe(m.PUSH_DURATION, duration_s, self.name)
+        metrics.inc(m.PUSH_REQUESTS, self.name, "ok")
         now = self.clock()
         window_ms = (
             int((self.limits.item_window_s + ITEM_WINDOW_MARGIN_S) * 1000)
@@ -274,9 +301,12 @@ class ChannelPublisher:
             pipe.delete(self.keys.push_failures(self.name))
             for item in result.items:
                 sku, since = item.update.sku, claimed[item.update.sku]
+                metrics.inc(m.PUSH_ITEMS, self.name, item.outcome.value)
+                self._log_push(pipe, item.update, item.outcome.value, item.code, since, now)
                 if item.outcome is ItemOutcome.ACCEPTED:
                     report.accepted += 1
                     report.latencies_ms.append(max(0, now - since))
+                    metrics.observe(m.PROPAGATION, max(0, now - since) / 1000, self.name)
                     pipe.hset(self.keys.accepted(self.name), sku, item.update.quantity)
                     pipe.hdel(self.keys.parked(self.name), sku)
                     if window_ms is not None:
@@ -307,30 +337,75 @@ class ChannelPublisher:
                         report.retried += 1
                     pipe.zadd(self.keys.dirty(self.name), {sku: since}, lt=True)
                     pipe.hset(self.keys.not_before(self.name), sku, now + max(delay, 1))
+            self.metrics.write(metrics, pipe)
             pipe.execute()
+        log.info(
+            "stock_push",
+            channel=self.name,
+            items=len(updates),
+            accepted=sum(1 for i in result.items if i.outcome is ItemOutcome.ACCEPTED),
+            throttled=sum(1 for i in result.items if i.outcome is ItemOutcome.THROTTLED),
+            rejected=sum(1 for i in result.items if i.outcome is ItemOutcome.REJECTED),
+            outcome="ok",
+            duration_ms=round(duration_s * 1000, 1),
+        )
+
+    def _log_push(
+        self, pipe: Any, update: StockUpdate, outcome: str, code: str, since: int, now: int
+    ) -> None:
+        """One row of the push log (``explain``, ``order show``): what went where, and why."""
+        pipe.xadd(
+            self.keys.pushes,
+            {
+                "ms": now,
+                "channel": self.name,
+                "sku": update.sku,
+                "quantity": update.quantity,
+                "outcome": outcome,
+                "code": code,
+                "since": since,
+            },
+            maxlen=PUSH_LOG_MAX_ENTRIES,
+            approximate=True,
+        )
 
     def _request_failed(
-        self, exc: ChannelError, claimed: dict[str, int], report: PublishReport
+        self,
+        exc: ChannelError,
+        claimed: dict[str, int],
+        updates: list[StockUpdate],
+        metrics: MetricsBatch,
+        report: PublishReport,
     ) -> None:
         now = self.clock()
         if isinstance(exc, ChannelRateLimitedError):
             pause = int(exc.retry_after_s * 1000)
+            status = "rate_limited"
         elif isinstance(exc, ChannelRejectedError):
             pause = REFUSED_PAUSE_MS
+            status = "rejected"
         else:
+            status = "unavailable"
             with redis_errors():
                 failures = int(self.client.incr(self.keys.push_failures(self.name)))
             pause = UNAVAILABLE_PAUSE_MS[min(failures, len(UNAVAILABLE_PAUSE_MS)) - 1]
         self._mark_again(claimed, not_before_ms=None)
+        metrics.inc(m.PUSH_REQUESTS, self.name, status)
         with redis_errors():
-            self.client.set(self.keys.paused(self.name), now + pause, px=pause + 1_000)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(self.keys.paused(self.name), now + pause, px=pause + 1_000)
+            for update in updates:
+                self._log_push(pipe, update, f"request_{status}", "", claimed[update.sku], now)
+            self.metrics.write(metrics, pipe)
+            pipe.execute()
         report.next_due_ms = now + pause
         log.warning(
-            "stock_push_failed",
+            "stock_push",
             channel=self.name,
+            items=len(updates),
+            outcome=status,
             error=str(exc),
             pause_ms=pause,
-            items=len(claimed),
         )
 
     def _mark_again(self, claimed: dict[str, int], *, not_before_ms: int | None) -> None:

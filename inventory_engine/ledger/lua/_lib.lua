@@ -38,6 +38,9 @@ local LOCATION = ARGV[2]
 local N_DIRTY = tonumber(ARGV[3])
 local JOURNAL_MAXLEN = ARGV[4]
 local RETENTION_MS = tonumber(ARGV[5])
+-- When the change first became known (an event's receipt); scripts may move it earlier. Dirty
+-- marks carry it, so propagation is measured from the event, not from the worker applying it.
+local MARK_MS = NOW_MS
 local FIRST_DIRTY = 13
 local FIRST_EXTRA_KEY = FIRST_DIRTY + N_DIRTY
 
@@ -79,10 +82,10 @@ local function mark_dirty(sku)
   if N_DIRTY == 0 then return end
   local parents = redis.call('HGET', K_PARENTS, sku)
   for i = FIRST_DIRTY, FIRST_EXTRA_KEY - 1 do
-    redis.call('ZADD', KEYS[i], 'NX', NOW_MS, sku)
+    redis.call('ZADD', KEYS[i], 'NX', MARK_MS, sku)
     if parents then
       for _, parent in ipairs(split(parents, ';')) do
-        redis.call('ZADD', KEYS[i], 'NX', NOW_MS, parent)
+        redis.call('ZADD', KEYS[i], 'NX', MARK_MS, parent)
       end
     end
   end

@@ -11,12 +11,15 @@
 -- ARGV[9]  request lines JSON [[sku, qty], ...] or "" when the event carries none
 -- ARGV[10] marketplace status text ("" if none)
 -- ARGV[11] event id: makes a partial release idempotent ("" = not partial)
+-- ARGV[12] ms the event was received by the engine ("" = now): the dirty marks' time
 --
 -- Returns {APPLIED, state, oversold_units, unknown_lines} | {NOOP, state} | {NOT_FOUND}
 -- A known order is always worked on at the location stored with it, whatever ARGV[2] says.
 
 local channel, order_id, action = ARGV[6], ARGV[7], ARGV[8]
 local req, status, event_id = ARGV[9], ARGV[10], ARGV[11]
+local received = tonumber(ARGV[12] or '')
+if received and received < NOW_MS then MARK_MS = received end
 
 local ACTIONS = {reserve = true, hold = true, commit = true, final = true,
                  cancel_after_ship = true, release = true}

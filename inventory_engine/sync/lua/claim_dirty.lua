@@ -7,7 +7,8 @@
 -- KEYS[2] inv:{a}:not_before:<channel>  hash sku -> ms before which it may not be sent
 -- ARGV[1] now_ms   ARGV[2] most SKUs to claim   ARGV[3] most SKUs to look at
 --
--- Returns {next_due_ms or -1, {sku, first_change_ms, sku, first_change_ms, ...}}
+-- Returns {next_due_ms or -1, {sku, first_change_ms, not_before_ms, sku, ...}}
+-- (not_before_ms 0 when none: a not-before later than the change means the limits held it).
 
 local now, limit, scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local members = redis.call('ZRANGE', KEYS[1], 0, scan - 1, 'WITHSCORES')
@@ -19,6 +20,7 @@ for i = 1, #members, 2 do
     if count < limit then
       claimed[#claimed + 1] = sku
       claimed[#claimed + 1] = since
+      claimed[#claimed + 1] = not_before
       count = count + 1
       redis.call('ZREM', KEYS[1], sku)
     end

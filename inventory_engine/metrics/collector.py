@@ -1,0 +1,163 @@
+"""The ``/metrics`` scrape: Redis-held counters and histograms plus gauges read at scrape time.
+
+:class:`EngineCollector` is a prometheus_client custom collector; prometheus_client does the
+exposition format. Everything comes from Redis, so the figures are the same whichever ``serve``
+is scraped and include every worker process on every host.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import redis
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from rq import Queue, Worker
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+from inventory_engine.constants import DEFAULT_ACCOUNT
+from inventory_engine.ledger.keys import AccountKeys
+from inventory_engine.metrics import definitions as m
+from inventory_engine.metrics.definitions import Kind, MetricSpec
+from inventory_engine.metrics.recorder import parse_field
+
+SPECS = {spec.name: spec for spec in m.METRICS}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _number(value: Any) -> float:
+    return float(_text(value))
+
+
+class EngineCollector(Collector):
+    """Collects one account's metrics.
+
+    Args:
+        client: the ledger's Redis.
+        queues: name -> RQ queue (the label is the name: ``events``, ``push``).
+        channels: configured channel names (gauges per channel).
+        worker_processes: returns how many supervised worker processes are alive (serve).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        queues: dict[str, Queue],
+        channels: Sequence[str],
+        account: str = DEFAULT_ACCOUNT,
+        worker_processes: Callable[[], int] | None = None,
+    ) -> None:
+        self.client = client
+        self.queues = queues
+        self.channels = list(channels)
+        self.keys = AccountKeys(account)
+        self.worker_processes = worker_processes
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._recorded()
+        yield from self._ledger()
+        yield from self._queues()
+        if self.worker_processes is not None:
+            gauge = GaugeMetricFamily(m.WORKER_PROCESSES.name, m.WORKER_PROCESSES.help)
+            gauge.add_metric([], self.worker_processes())
+            yield gauge
+
+    # -- counters and histograms written by every process ---------------------------------------
+
+    def _recorded(self) -> Iterator[Metric]:
+        raw = self.client.hgetall(self.keys.metrics)
+        series: dict[str, dict[tuple[str, ...], dict[str, float]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
+        for key, value in raw.items():
+            name, labels, suffix = parse_field(_text(key))
+            if name in SPECS:
+                series[name][labels][suffix] = _number(value)
+        for spec in m.METRICS:
+            if spec.kind is Kind.COUNTER and spec not in (m.OVERSOLD, m.OVERSOLD_ORDERS):
+                counter = CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
+                for labels, values in sorted(series[spec.name].items()):
+                    counter.add_metric(list(labels), values.get("c", 0.0))
+                yield counter
+            elif spec.kind is Kind.HISTOGRAM:
+                yield self._histogram(spec, series[spec.name])
+
+    @staticmethod
+    def _histogram(
+        spec: MetricSpec, series: dict[tuple[str, ...], dict[str, float]]
+    ) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
+        for labels, values in sorted(series.items()):
+            cumulative = 0.0
+            buckets: list[tuple[str, float]] = []
+            for index, bound in enumerate(spec.buckets):
+                cumulative += values.get(f"b{index}", 0.0)
+                buckets.append((repr(float(bound)), cumulative))
+            cumulative += values.get(f"b{len(spec.buckets)}", 0.0)
+            buckets.append(("+Inf", cumulative))
+            family.add_metric(list(labels), buckets, sum_value=values.get("s", 0.0))
+        return family
+
+    # -- the ledger's own figures (exact: kept by the Lua scripts) -------------------------------
+
+    def _ledger(self) -> Iterator[Metric]:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(self.keys.counters, ["oversold_units", "oversold_orders"])
+        pipe.hlen(self.keys.unknown_skus)
+        for channel in self.channels:
+            pipe.zcard(self.keys.dirty(channel))
+            pipe.hlen(self.keys.parked(channel))
+        replies = pipe.execute()
+        units, orders = (int(v or 0) for v in replies[0])
+        for spec, value in ((m.OVERSOLD, units), (m.OVERSOLD_ORDERS, orders)):
+            counter = CounterMetricFamily(spec.name, spec.help)
+            counter.add_metric([], value)
+            yield counter
+        unknown = GaugeMetricFamily(m.UNKNOWN_SKU_ORDERS.name, m.UNKNOWN_SKU_ORDERS.help)
+        unknown.add_metric([], replies[1])
+        yield unknown
+        pending = GaugeMetricFamily(m.PENDING.name, m.PENDING.help, labels=["channel"])
+        parked = GaugeMetricFamily(m.PARKED.name, m.PARKED.help, labels=["channel"])
+        for index, channel in enumerate(self.channels):
+            pending.add_metric([channel], replies[2 + 2 * index])
+            parked.add_metric([channel], replies[3 + 2 * index])
+        yield pending
+        yield parked
+
+    # -- RQ --------------------------------------------------------------------------------------
+
+    def _queues(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(m.QUEUE_DEPTH.name, m.QUEUE_DEPTH.help, labels=["queue"])
+        failed = GaugeMetricFamily(m.FAILED_JOBS.name, m.FAILED_JOBS.help, labels=["queue"])
+        workers = GaugeMetricFamily(m.WORKERS.name, m.WORKERS.help, labels=["queue"])
+        for label, queue in self.queues.items():
+            depth.add_metric([label], queue.count)
+            failed.add_metric([label], FailedJobRegistry(queue=queue).count)
+            workers.add_metric([label], Worker.count(queue=queue))
+            # Retries waiting (events) and Ozon-window wake-ups (push) are work too.
+            scheduled = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+            depth.add_metric([f"{label}_scheduled"], scheduled.count)
+        yield depth
+        yield failed
+        yield workers
+
+
+def build_registry(collector: EngineCollector) -> CollectorRegistry:
+    """A registry with the engine's figures and this process's CPU and memory."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry

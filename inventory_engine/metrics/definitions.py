@@ -1,0 +1,198 @@
+"""Every metric the engine exports: name, type, help and labels, in one place.
+
+The dashboard and the alert rules in ``deploy/`` may only query names listed here (a test checks
+it). Labels are channel names and small enums; never a SKU or an order id (unbounded series).
+
+Counters and histograms are recorded into Redis by whichever process saw the thing happen
+(:mod:`inventory_engine.metrics.recorder`), so ``GET /metrics`` on ``serve`` shows the sum of
+every worker process, on any host. Gauges are read at scrape time
+(:mod:`inventory_engine.metrics.collector`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+    GAUGE = "gauge"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+
+PROPAGATION_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    35.0,
+    60.0,
+    120.0,
+    300.0,
+)
+"""Seconds. Fine around 10 ms and around 2 s (the seller's target); 30-35 s holds Ozon's
+per-item window."""
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Seconds, for single HTTP requests to a channel."""
+
+
+PROPAGATION = MetricSpec(
+    "inventory_propagation_seconds",
+    Kind.HISTOGRAM,
+    "Event received (webhook, poll, API call) until the channel's stock API accepted the new "
+    "value, per accepted item.",
+    ("channel",),
+    PROPAGATION_BUCKETS,
+)
+THROTTLE_WAIT = MetricSpec(
+    "inventory_throttle_wait_seconds",
+    Kind.HISTOGRAM,
+    "Time a change was held back by the channel's own limits (Ozon's per-item window, a "
+    "rate-limit pause) before it could be sent, per sent item.",
+    ("channel",),
+    PROPAGATION_BUCKETS,
+)
+PUSH_DURATION = MetricSpec(
+    "inventory_push_request_seconds",
+    Kind.HISTOGRAM,
+    "Duration of one stock push request to a channel.",
+    ("channel",),
+    DURATION_BUCKETS,
+)
+EVENTS = MetricSpec(
+    "inventory_events",
+    Kind.COUNTER,
+    "Order events applied to the ledger, by channel, ledger action (reserve, commit, release, "
+    "...) and outcome (applied, duplicate, oversold, unknown_sku, invalid).",
+    ("channel", "type", "outcome"),
+)
+PUSH_REQUESTS = MetricSpec(
+    "inventory_push_requests",
+    Kind.COUNTER,
+    "Stock push requests sent to a channel, by status (ok, rate_limited, unavailable, rejected).",
+    ("channel", "status"),
+)
+PUSH_ITEMS = MetricSpec(
+    "inventory_push_items",
+    Kind.COUNTER,
+    "Items in stock push requests, by the channel's answer (accepted, throttled, retry, rejected).",
+    ("channel", "outcome"),
+)
+OVERSOLD = MetricSpec(
+    "inventory_oversold",
+    Kind.COUNTER,
+    "Units sold on a marketplace beyond available stock (each needs a cancel before the "
+    "marketplace's point of no return).",
+)
+OVERSOLD_ORDERS = MetricSpec(
+    "inventory_oversold_orders",
+    Kind.COUNTER,
+    "Marketplace orders that took available stock below zero.",
+)
+QUEUE_DEPTH = MetricSpec(
+    "inventory_queue_depth",
+    Kind.GAUGE,
+    "Jobs waiting in an RQ queue (events, push) or scheduled for later (events_scheduled: "
+    "retries, push_scheduled: Ozon-window wake-ups).",
+    ("queue",),
+)
+FAILED_JOBS = MetricSpec(
+    "inventory_failed_jobs",
+    Kind.GAUGE,
+    "Jobs in RQ's failed registry (see `inventory-engine reconcile`, `retry`).",
+    ("queue",),
+)
+PENDING = MetricSpec(
+    "inventory_pending_changes",
+    Kind.GAUGE,
+    "SKUs changed but not yet accepted by the channel.",
+    ("channel",),
+)
+PARKED = MetricSpec(
+    "inventory_parked_items",
+    Kind.GAUGE,
+    "SKUs the channel rejected and that wait for an operator (`inventory-engine retry`).",
+    ("channel",),
+)
+UNKNOWN_SKU_ORDERS = MetricSpec(
+    "inventory_unknown_sku_orders",
+    Kind.GAUGE,
+    "Orders holding lines whose SKU is not in the catalog.",
+)
+WORKERS = MetricSpec(
+    "inventory_workers",
+    Kind.GAUGE,
+    "RQ worker processes registered on a queue (any host).",
+    ("queue",),
+)
+WORKER_PROCESSES = MetricSpec(
+    "inventory_worker_processes",
+    Kind.GAUGE,
+    "Worker processes this serve supervises that are alive.",
+)
+
+METRICS: tuple[MetricSpec, ...] = (
+    PROPAGATION,
+    THROTTLE_WAIT,
+    PUSH_DURATION,
+    EVENTS,
+    PUSH_REQUESTS,
+    PUSH_ITEMS,
+    OVERSOLD,
+    OVERSOLD_ORDERS,
+    QUEUE_DEPTH,
+    FAILED_JOBS,
+    PENDING,
+    PARKED,
+    UNKNOWN_SKU_ORDERS,
+    WORKERS,
+    WORKER_PROCESSES,
+)
+
+
+def exported_series() -> set[str]:
+    """Every series name a scrape may contain (``_total``, ``_bucket``... included), plus the
+    process metrics prometheus_client adds."""
+    names: set[str] = set()
+    for spec in METRICS:
+        if spec.kind is Kind.COUNTER:
+            names.add(f"{spec.name}_total")
+        elif spec.kind is Kind.HISTOGRAM:
+            names |= {f"{spec.name}_bucket", f"{spec.name}_sum", f"{spec.name}_count"}
+        else:
+            names.add(spec.name)
+    names |= {
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+        "python_info",
+        "up",  # Prometheus' own per-target series
+    }
+    return names
