@@ -249,7 +249,7 @@ class Engine:
             received_ms=order.received_ms,
         )
         self._recorded(
-            channel, order.order_id, order.action, order.status, outcome, "worker", started
+            channel, order.order_id, order.action, order.status, outcome, "worker", started, lines
         )
         if outcome.oversold_units:
             self._announce_oversold(channel, order.order_id, outcome.oversold_units)
@@ -266,6 +266,7 @@ class Engine:
         outcome: OrderOutcome,
         source: str,
         started: float | None = None,
+        lines: Sequence[OrderLine] = (),
     ) -> None:
         """Log line, metrics and the order's log entry for one applied event."""
         result = event_outcome(outcome)
@@ -275,6 +276,7 @@ class Engine:
             order_id=order_id,
             action=action.value,
             outcome=result,
+            skus=len(lines),
             state=outcome.state.value if outcome.state else None,
             oversold_units=outcome.oversold_units,
             duration_ms=round((time.perf_counter() - started) * 1000, 1) if started else None,
@@ -346,7 +348,7 @@ class Engine:
         action = storefront_order_action(status)
         started = time.perf_counter()
         outcome = self.ledger.record_order(channel, order_id, lines, action, status=status)
-        self._recorded(channel, order_id, action, status, outcome, "api", started)
+        self._recorded(channel, order_id, action, status, outcome, "api", started, lines)
         if outcome.applied:
             self.schedule_pushes()
         return outcome

@@ -87,7 +87,7 @@ EVENTS = MetricSpec(
     "inventory_events",
     Kind.COUNTER,
     "Order events applied to the ledger, by channel, ledger action (reserve, commit, release, "
-    "...) and outcome (applied, duplicate, oversold, unknown_sku, invalid).",
+    "...) and outcome (applied, duplicate, oversold, unknown_sku, not_found).",
     ("channel", "type", "outcome"),
 )
 PUSH_REQUESTS = MetricSpec(

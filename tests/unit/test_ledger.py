@@ -933,6 +933,21 @@ def test_changes_mark_sku_and_parent_bundles_dirty_with_first_change_time(
     assert redis_client.exists(KEYS.dirty("storefront")) == 0
 
 
+def test_an_event_marks_dirty_from_when_it_was_received_not_when_applied(
+    ledger: RedisLedger, redis_client: redis.Redis, clock: FakeClock
+) -> None:
+    ledger.set_on_hand("A", 10)
+    redis_client.delete(KEYS.dirty("ozon"), KEYS.dirty("wb"))
+    received = START_MS + 1_000
+    clock.advance(seconds=3)  # the worker applies it 2 s after the webhook received it
+    ledger.record_order("ozon", "o1", [line("A", 1)], RESERVE, received_ms=received)
+    assert redis_client.zscore(KEYS.dirty("wb"), "A") == received
+    # A receipt time "in the future" (clock skew between hosts) is not trusted: now is used.
+    redis_client.delete(KEYS.dirty("wb"))
+    ledger.record_order("ozon", "o2", [line("A", 1)], RESERVE, received_ms=clock() + 60_000)
+    assert redis_client.zscore(KEYS.dirty("wb"), "A") == clock()
+
+
 def test_marketplace_bundle_order_marks_components_and_bundle_dirty(
     make_ledger: LedgerFactory, redis_client: redis.Redis, define_bundles: DefineBundles
 ) -> None:
