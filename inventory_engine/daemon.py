@@ -20,12 +20,13 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+import redis
 import structlog
 
 from inventory_engine.config import Settings
 from inventory_engine.errors import InventoryError
 from inventory_engine.runtime import redact_url, redis_connection
-from inventory_engine.service import Engine
+from inventory_engine.service import WAKE_INTERVAL_S, Engine
 from inventory_engine.simulators.base import RunningServer, serve_in_thread
 
 log = structlog.get_logger()
@@ -129,6 +130,8 @@ def serve(
         workers = WorkerPool(settings.workers.count, env, config)
         http = _start_http(engine, settings.http.host, http_port, workers.alive)
         pollers = _start_pollers(engine, stop)
+        waker = threading.Thread(target=_wake_pushes, args=(engine, stop), name="waker")
+        waker.start()
         log.info(
             "engine_started",
             redis="embedded" if settings.redis.url is None else redact_url(settings.redis.url),
@@ -141,6 +144,7 @@ def serve(
         finally:
             workers.stop()
             http.stop()
+            waker.join(timeout=5)
             for thread in pollers:
                 thread.join(timeout=10)
             engine.close()
@@ -166,6 +170,19 @@ def _loop(engine: Engine, workers: WorkerPool, stop: threading.Event) -> None:
             log.warning("sweep_failed", error=str(exc))
         ticks += 1
         stop.wait(SWEEP_INTERVAL_S)
+
+
+def _wake_pushes(engine: Engine, stop: threading.Event) -> None:
+    """Queue each channel's push the moment its held items may go (Ozon's window)."""
+    failures = 0
+    while not stop.wait(WAKE_INTERVAL_S if failures == 0 else min(failures, 10) * 0.5):
+        try:
+            engine.wake_due_pushes()
+            failures = 0
+        except (InventoryError, redis.RedisError) as exc:
+            failures += 1
+            if failures == 1:
+                log.warning("push_wake_failed", error=str(exc))
 
 
 def _url_of(client: object) -> str:

@@ -12,12 +12,10 @@ HTTP handlers, pollers and RQ jobs call these; none of them talks to two of thos
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -57,6 +55,8 @@ EVENT_RETRY = Retry(max=5, interval=[1, 2, 5, 15, 60])
 ANNOUNCE_RETRY = Retry(max=5, interval=[5, 15, 60, 300, 900])
 """An oversold announcement whose receiver is down is sent again, for about 20 minutes."""
 """An event job that failed (Redis restarting, a channel lookup timing out) is tried again."""
+WAKE_INTERVAL_S = 0.05
+"""How often ``serve`` looks for channels whose held items may go now."""
 PUSH_GUARD_MS = 60_000
 """A push guard older than this is stale (its job died before clearing it)."""
 
@@ -153,26 +153,33 @@ class Engine:
             pipe.zcard(self.ledger.keys.dirty(name))
         return [name for name, count in zip(names, pipe.execute(), strict=True) if count]
 
-    def schedule_push_later(self, name: str, delay: timedelta) -> bool:
-        """Queue one push job for when throttled items of a channel may go (Ozon's 30 s);
-        a later-due job is not queued while an earlier one waits."""
-        guard = self.ledger.keys.push_scheduled(name)
-        # RQ's scheduler keeps whole seconds: aim at the next whole second at or after the due
-        # time, so the job never runs before the window it waits for.
-        due = datetime.now(UTC) + delay
-        at = datetime.fromtimestamp(math.ceil(due.timestamp()), UTC)
-        delay_ms = max(1, int((at - datetime.now(UTC)).total_seconds() * 1000))
-        if not self.queue_client.set(guard, 1, nx=True, px=delay_ms):
-            return False
-        self.pushes.enqueue_at(at, "workers.jobs.publish_channel", name, job_timeout=120)
-        return True
+    def schedule_push_at(self, name: str, due_ms: int) -> None:
+        """Wake the channel's push when its held items may go (Ozon's 30 s window).
+
+        Kept as a wake-up time per channel (the earliest wins) that ``serve``'s waker checks
+        every :data:`WAKE_INTERVAL_S`; RQ's own scheduler works in whole seconds and checks
+        once a second, which would send a held change up to ~2 s after its window opens.
+        """
+        self.queue_client.zadd(self.ledger.keys.push_wakeups, {name: due_ms}, lt=True)
+
+    def wake_due_pushes(self, now_ms: int | None = None) -> list[str]:
+        """Queue the push of every channel whose wake-up time has come; returns them. Safe with
+        several callers: only the one that removes a wake-up queues its push."""
+        key = self.ledger.keys.push_wakeups
+        now = wall_clock_ms() if now_ms is None else now_ms
+        due = [_text(name) for name in self.queue_client.zrangebyscore(key, "-inf", now)]
+        if not due:
+            return []
+        pipe = self.queue_client.pipeline(transaction=False)
+        for name in due:
+            pipe.zrem(key, name)
+        won = [name for name, removed in zip(due, pipe.execute(), strict=True) if removed]
+        self.schedule_pushes([name for name in won if name in self.channel_settings])
+        return won
 
     def clear_push_guard(self, name: str) -> None:
-        """Called by the push job before it claims: later changes queue the next job, and a
-        new wake-up can be scheduled (RQ schedules to the second: a scheduled job may run just
-        before the window it waited for, and must be able to schedule again)."""
-        keys = self.ledger.keys
-        self.queue_client.delete(keys.push_queued(name), keys.push_scheduled(name))
+        """Called by the push job before it claims: a change from now on queues the next job."""
+        self.queue_client.delete(self.ledger.keys.push_queued(name))
 
     # -- marketplace events --------------------------------------------------------------------
 
@@ -363,6 +370,10 @@ class Engine:
         if changed:
             self.schedule_pushes()
         return changed
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def event_outcome(outcome: OrderOutcome) -> str:

@@ -6,7 +6,6 @@ as ``serve``; jobs never talk to Redis or HTTP themselves.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -41,11 +40,10 @@ def publish_channel(channel: str) -> dict[str, Any]:
     report = app.publisher(channel).publish_until_idle()
     due = report.next_due_ms
     if due is not None:
-        delay_ms = due - wall_clock_ms()
-        if delay_ms <= 0:
+        if due <= wall_clock_ms():
             app.schedule_pushes([channel])
         else:
-            app.schedule_push_later(channel, timedelta(milliseconds=delay_ms))
+            app.schedule_push_at(channel, due)
     return {
         "sent": report.sent,
         "accepted": report.accepted,

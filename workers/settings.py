@@ -6,8 +6,9 @@
   the next the push queue, so RQ moves each job atomically with BLMOVE from one queue.
 * ``MAINTENANCE_INTERVAL_S``: how often a worker looks for jobs of dead workers (their
   StartedJobRegistry entries) and requeues them: a killed worker's jobs come back within a minute.
-* The scheduler runs in every worker (``with_scheduler``): it wakes pushes scheduled for when
-  Ozon's 30 s item window opens; it checks every second.
+* The scheduler runs in every worker (``with_scheduler``): it re-queues event jobs whose retry
+  time has come. Pushes held by Ozon's 30 s item window are woken by ``serve`` itself
+  (``Engine.wake_due_pushes``, every 50 ms): RQ's scheduler works in whole seconds.
 """
 
 from __future__ import annotations

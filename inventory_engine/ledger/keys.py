@@ -24,7 +24,7 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:paused:<channel>       string  ms until which the channel is not called
     inv:{<account>}:sales_rate:<channel>   hash  sku -> recent sales rate (dynamic buffer)
     inv:{<account>}:push_queued:<channel>      string  a push job is queued (guard)
-    inv:{<account>}:push_scheduled:<channel>   string  a delayed push job waits (guard)
+    inv:{<account>}:push_wakeups           zset  channel -> ms when its held items may go
     inv:{<account>}:push_failures:<channel>    string  consecutive failed push requests
     inv:{<account>}:poll:<channel>:*       pollers' cursors and de-duplication (intake/pollers.py)
     inv:{<account>}:pushes                 stream  what each channel was sent and answered, capped
@@ -136,8 +136,9 @@ class AccountKeys:
     def push_queued(self, channel: str) -> str:
         return f"{self.base}:push_queued:{channel}"
 
-    def push_scheduled(self, channel: str) -> str:
-        return f"{self.base}:push_scheduled:{channel}"
+    @property
+    def push_wakeups(self) -> str:
+        return f"{self.base}:push_wakeups"
 
     def push_failures(self, channel: str) -> str:
         return f"{self.base}:push_failures:{channel}"

@@ -147,8 +147,11 @@ class EngineCollector(Collector):
             failed.add_metric([label], FailedJobRegistry(queue=queue).count)
             workers.add_metric([label], Worker.count(queue=queue))
             # Retries waiting (events) and Ozon-window wake-ups (push) are work too.
-            scheduled = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
-            depth.add_metric([f"{label}_scheduled"], scheduled.count)
+            registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+            scheduled = registry.count
+            if label == "push":  # channels waiting for a window to open (Engine.schedule_push_at)
+                scheduled += int(queue.connection.zcard(self.keys.push_wakeups))
+            depth.add_metric([f"{label}_scheduled"], scheduled)
         yield depth
         yield failed
         yield workers

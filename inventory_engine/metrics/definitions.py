@@ -117,7 +117,7 @@ QUEUE_DEPTH = MetricSpec(
     "inventory_queue_depth",
     Kind.GAUGE,
     "Jobs waiting in an RQ queue (events, push) or scheduled for later (events_scheduled: "
-    "retries, push_scheduled: Ozon-window wake-ups).",
+    "retries waiting; push_scheduled: channels waiting for Ozon's item window).",
     ("queue",),
 )
 FAILED_JOBS = MetricSpec(

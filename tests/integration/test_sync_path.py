@@ -14,6 +14,7 @@ import workers.runtime
 from inventory_engine.channels.ozon_notifications import parse_notification
 from inventory_engine.config import Settings
 from inventory_engine.ledger.catalog import CatalogEntry
+from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.service import Engine
 from inventory_engine.simulators.sandbox import sandbox_channels, start_sandbox
 
@@ -127,13 +128,21 @@ def test_a_change_inside_ozons_window_is_scheduled_not_sent(engine, sandbox):
     engine.ledger.set_on_hand("MUG", 9)
     engine.schedule_pushes()
     run_workers(engine)
-    # 10 went to Ozon a moment ago: 9 waits for its 30 s item window (a scheduled push job),
-    # while WB and YM take it at once. Ozon's simulator saw no too-early update.
+    # 10 went to Ozon a moment ago: 9 waits for its 30 s item window (a wake-up for when it
+    # opens), while WB and YM take it at once. Ozon's simulator saw no too-early update.
     assert shown(sandbox, "ozon") == {"MUG": 10}
     assert shown(sandbox, "wb") == {"777": 9}
-    assert engine.pushes.scheduled_job_registry.count == 1
     state = httpx.get(f"{sandbox.url('ozon')}/_sim/state").json()
     assert state["violations"] == {}
+    due = engine.queue_client.zscore(engine.ledger.keys.push_wakeups, "ozon")
+    assert due is not None
+    assert 30_000 <= due - wall_clock_ms() <= 31_000  # the window plus the safety margin
+    # Before the window opens nothing is queued; once it has, exactly one push is.
+    assert engine.wake_due_pushes(now_ms=int(due) - 1) == []
+    assert engine.pushes.count == 0
+    assert engine.wake_due_pushes(now_ms=int(due)) == ["ozon"]
+    assert engine.pushes.count == 1
+    assert engine.wake_due_pushes(now_ms=int(due) + 1) == []
 
 
 def test_pending_channels_name_only_channels_with_changes_left(engine, sandbox):

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 from rq import SimpleWorker
-from rq.job import Job
 
 import workers.runtime
 from inventory_engine.api import create_app
@@ -185,21 +184,17 @@ def assert_ozon_gets(
 ) -> None:
     """Ozon's new value is sent if its window was open when the push ran, else scheduled for
     when the window opens; which one must hold is decided from the window, never both."""
-    registry = app.pushes.scheduled_job_registry
+    wake = app.queue_client.zscore(app.ledger.keys.push_wakeups, "ozon")
     if finished_ms < opens_ms:
-        # Every push of this run came inside the window: nothing sent, one push scheduled.
+        # Every push of this run came inside the window: nothing sent, a wake-up set for the
+        # moment the window opens (serve's waker queues the push then).
         assert shown(sandbox, "ozon") == {"MUG": previous}
-        assert registry.count == 1
-        job = Job.fetch(registry.get_job_ids()[0], connection=app.queue_client)
-        assert (job.func_name, job.args) == ("workers.jobs.publish_channel", ("ozon",))
-        scheduled_ms = int(registry.get_scheduled_time(job).timestamp() * 1000)
-        # Rounded up to RQ's whole seconds: never before the window, about a second after.
-        assert opens_ms <= scheduled_ms < opens_ms + 2_000
+        assert wake == opens_ms
         assert app.client.zscore(app.ledger.keys.dirty("ozon"), "MUG") is not None
         assert published_target(app, "ozon") == value
     elif opens_ms <= started_ms:
         assert shown(sandbox, "ozon") == {"MUG": value}
-        assert registry.count == 0
+        assert wake is None
     else:  # pragma: no cover - needs a 30 s stall exactly during run_workers
         pytest.skip("Ozon's item window opened while the workers ran: the outcome is open")
 
@@ -404,23 +399,21 @@ def test_ym_cancel_before_packing_gives_the_units_back_once(engine, sandbox, api
 def test_a_scheduled_ozon_push_that_runs_before_the_window_opens_comes_back(engine, sandbox):
     engine.set_on_hand("MUG", 9)
     run_workers(engine)
-    registry = engine.pushes.scheduled_job_registry
-    [job_id] = registry.get_job_ids()
     opens = ozon_window_opens_ms(engine)
-    scheduled_ms = int(registry.get_scheduled_time(job_id).timestamp() * 1000)
-    # Rounded up to RQ's whole seconds: scheduled at or after the window opens.
-    assert scheduled_ms >= opens
+    wakeups = engine.ledger.keys.push_wakeups
+    assert engine.queue_client.zscore(wakeups, "ozon") == opens
 
-    # Should the job still run early (a worker's clock ahead, an operator requeueing it), it
-    # must be able to schedule itself again. Run it now, inside the window:
-    job = Job.fetch(job_id, connection=engine.queue_client)
-    registry.remove(job)
-    engine.pushes.enqueue_job(job)
+    # Should the wake-up fire early (the waker's host clock ahead, an operator pushing by
+    # hand), the push finds the window still closed and must set the wake-up again:
+    assert engine.wake_due_pushes(now_ms=opens) == ["ozon"]
+    assert engine.queue_client.zscore(wakeups, "ozon") is None
     run_workers(engine)
 
     assert shown(sandbox, "ozon") == {"MUG": 10}  # still inside the window: nothing sent
     assert engine.client.zscore(engine.ledger.keys.dirty("ozon"), "MUG") is not None
-    assert registry.count == 1, "nothing will push 9 to Ozon when its window opens"
+    assert engine.queue_client.zscore(wakeups, "ozon") == opens, (
+        "nothing will push 9 to Ozon when its window opens"
+    )
 
 
 # -- 4. A WB order reaches YM and Ozon ------------------------------------------------------------
