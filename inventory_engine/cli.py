@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from inventory_engine import __version__
+from inventory_engine.cli_operate import register as register_operate_commands
 from inventory_engine.config import Settings, load_settings
 from inventory_engine.constants import DEFAULT_LOCATION
 from inventory_engine.csv_files import read_catalog_csv, read_stock_csv
@@ -338,3 +339,6 @@ def _print_stock(
             table.add_row(loc, str(level.on_hand), str(level.reserved), str(level.available))
     out.print(table)
     return True
+
+
+register_operate_commands(app)  # reconcile, retry, explain, order, orders, oversold

@@ -30,6 +30,7 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:pushes                 stream  what each channel was sent and answered, capped
     inv:{<account>}:order_log:<channel>:<id>   list  events received for an order and their outcome
     inv:{<account>}:metrics                hash  counters and histogram buckets (metrics/)
+    inv:{<account>}:sandbox                string  JSON URLs of a sandbox serve's simulators
 """
 
 from __future__ import annotations
@@ -153,3 +154,7 @@ class AccountKeys:
     @property
     def metrics(self) -> str:
         return f"{self.base}:metrics"
+
+    @property
+    def sandbox(self) -> str:
+        return f"{self.base}:sandbox"

@@ -192,24 +192,20 @@ class ChannelPublisher:
     def _updates(self, claimed: dict[str, int], report: PublishReport) -> list[StockUpdate]:
         """Values to send now, decreases first; unchanged and unlisted SKUs are settled here."""
         skus = list(claimed)
-        available = self.reader.available_many(skus, self.settings.location)
+        targets = self.target_values(skus, store_rates=True)
         item_ids = self._item_ids(skus)
         with redis_errors():
             accepted_raw = self.client.hmget(self.keys.accepted(self.name), skus)
         accepted = {
             sku: int(raw) for sku, raw in zip(skus, accepted_raw, strict=True) if raw is not None
         }
-        held = self._dynamic_buffers(available) if self.settings.dynamic_buffer else {}
         updates: list[tuple[int, StockUpdate]] = []
         for sku in skus:
             item_id = item_ids.get(sku)
             if item_id is None:
                 report.not_listed += 1  # not sold on this channel: nothing to tell it
                 continue
-            share = self.share
-            if held.get(sku):
-                share = replace(share, buffer=share.buffer + held[sku])
-            value = published_quantity(available[sku], share)
+            value = targets[sku]
             if accepted.get(sku) == value:
                 report.unchanged += 1  # the channel already shows it: coalesced away
                 continue
@@ -219,9 +215,33 @@ class ChannelPublisher:
         updates.sort(key=lambda pair: pair[0])
         return [update for _, update in updates]
 
-    def _dynamic_buffers(self, available: dict[str, int]) -> dict[str, int]:
+    def target_values(self, skus: Sequence[str], *, store_rates: bool = False) -> dict[str, int]:
+        """What the channel should show for each SKU now: available units at its location,
+        its share (percent, buffer, max, the marketplace's ceiling) and the dynamic buffer.
+
+        The push path stores the sales rates it observes (``store_rates``); a reader
+        (``reconcile``, ``explain``) computes the same values without side effects.
+        """
+        skus = list(dict.fromkeys(skus))
+        if not skus:
+            return {}
+        available = self.reader.available_many(skus, self.settings.location)
+        held = (
+            self._dynamic_buffers(available, store=store_rates)
+            if self.settings.dynamic_buffer
+            else {}
+        )
+        values: dict[str, int] = {}
+        for sku in skus:
+            share = self.share
+            if held.get(sku):
+                share = replace(share, buffer=share.buffer + held[sku])
+            values[sku] = published_quantity(available[sku], share)
+        return values
+
+    def _dynamic_buffers(self, available: dict[str, int], *, store: bool) -> dict[str, int]:
         """Per SKU, the sales expected while this channel cannot be told (rate × window);
-        the rates are updated from the available counts seen now."""
+        with ``store``, the rates are updated from the available counts seen now."""
         window_s = self.settings.dynamic_window_s or self.limits.item_window_s or 60.0
         now = self.clock()
         skus = list(available)
@@ -236,8 +256,9 @@ class ChannelPublisher:
             rate = previous.observe(available[sku], now)
             rates[sku] = rate.encode()
             held[sku] = dynamic_buffer(rate, window_s, now)
-        with redis_errors():
-            self.client.hset(self.keys.sales_rate(self.name), mapping=rates)
+        if store:
+            with redis_errors():
+                self.client.hset(self.keys.sales_rate(self.name), mapping=rates)
         return held
 
     def _item_ids(self, skus: Sequence[str]) -> dict[str, str]:

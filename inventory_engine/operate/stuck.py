@@ -1,0 +1,230 @@
+"""What is stuck, and ``retry`` once the cause is fixed.
+
+Three things wait for a person:
+
+* **failed jobs** — RQ's failed registry of the events and push queues (a job that used up its
+  retries: Redis was down for long, a bug, a channel lookup that kept failing);
+* **parked items** — a channel refused an item (unknown offer, value too big...); the publisher
+  keeps it out of its loop with the channel's reason (``keys.parked``);
+* **unknown-SKU orders** — marketplace order lines whose item id the catalog did not know when
+  the order arrived (``keys.unknown_skus``); the known lines applied, these were set aside.
+
+:func:`retry_stuck` requeues the failed jobs and un-parks the items (their SKU is marked changed
+and the channel's last accepted value forgotten, so the push path sends the value again).
+Unknown-SKU lines cannot be re-applied yet: the order is already known to the ledger, and a
+known order only moves through its states, it takes no new lines. They are reported with the
+SKU their id maps to now, so the stock can be adjusted by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+
+from inventory_engine.ledger.catalog import INDEXED_FIELDS
+from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
+from inventory_engine.operate.common import text
+from inventory_engine.operate.expected import Parked
+from inventory_engine.service import Engine
+
+MAX_JOBS = 1_000
+"""Failed jobs listed (and requeued by one ``retry``) per queue at most."""
+
+
+@dataclass(frozen=True, slots=True)
+class FailedJob:
+    queue: str
+    job_id: str
+    function: str
+    channel: str
+    order_id: str
+    error: str
+    """The last line of the exception."""
+    ended_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedItem:
+    channel: str
+    sku: str
+    parked: Parked
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownLine:
+    item: str
+    """The stand-in SKU the order carried (``<catalog field>:<marketplace id>``, or a SKU)."""
+    quantity: int
+    sku_now: str | None
+    """The SKU the catalog maps it to now (None: still unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownSkuOrder:
+    channel: str
+    order_id: str
+    location: str
+    ms: int
+    lines: tuple[UnknownLine, ...]
+
+    @property
+    def mapped_now(self) -> bool:
+        return all(line.sku_now is not None for line in self.lines)
+
+
+@dataclass
+class StuckReport:
+    failed_jobs: list[FailedJob] = field(default_factory=list)
+    parked: list[ParkedItem] = field(default_factory=list)
+    unknown_orders: list[UnknownSkuOrder] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.failed_jobs) + len(self.parked) + len(self.unknown_orders)
+
+
+@dataclass
+class RetryReport:
+    requeued: list[FailedJob] = field(default_factory=list)
+    not_requeued: list[tuple[FailedJob, str]] = field(default_factory=list)
+    unparked: list[ParkedItem] = field(default_factory=list)
+    unknown_orders: list[UnknownSkuOrder] = field(default_factory=list)
+    """Left as they are (see the module docstring)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requeued": [asdict(j) for j in self.requeued],
+            "not_requeued": [{"job": asdict(j), "error": e} for j, e in self.not_requeued],
+            "unparked": [asdict(p) for p in self.unparked],
+            "unknown_sku_orders": [asdict(o) for o in self.unknown_orders],
+        }
+
+
+def find_stuck(engine: Engine, channels: Sequence[str] | None = None) -> StuckReport:
+    """Failed jobs, parked items and unknown-SKU orders of ``channels`` (default all)."""
+    names = list(channels if channels is not None else engine.channel_settings)
+    jobs = [j for j in failed_jobs(engine) if channels is None or j.channel in names]
+    unknown = [o for o in unknown_sku_orders(engine) if channels is None or o.channel in names]
+    return StuckReport(jobs, parked_items(engine, names), unknown)
+
+
+def failed_jobs(engine: Engine) -> list[FailedJob]:
+    """Jobs in the failed registries of the events and push queues, oldest first."""
+    found: list[FailedJob] = []
+    with redis_errors():
+        for queue in (engine.events, engine.pushes):
+            registry = FailedJobRegistry(queue=queue)
+            ids = registry.get_job_ids(0, MAX_JOBS - 1, cleanup=False)
+            for job_id, job in zip(
+                ids, Job.fetch_many(ids, connection=engine.queue_client), strict=True
+            ):
+                found.append(_failed_job(queue.name, job_id, job))
+    return found
+
+
+def _failed_job(queue: str, job_id: str, job: Job | None) -> FailedJob:
+    if job is None:
+        return FailedJob(queue, job_id, "", "", "", "job data expired", None)
+    args = list(job.args or ())
+    channel = str(args[0]) if args else ""
+    order_id = ""
+    if len(args) > 1:
+        second = args[1]
+        order_id = str(second.get("order_id", "")) if isinstance(second, dict) else str(second)
+    ended = job.ended_at
+    return FailedJob(
+        queue=queue,
+        job_id=job_id,
+        function=job.func_name or "",
+        channel=channel,
+        order_id=order_id,
+        error=job_error(job),
+        ended_ms=int(ended.timestamp() * 1000) if ended is not None else None,
+    )
+
+
+def job_error(job: Job) -> str:
+    """The last line of the job's latest exception ("" when it has none)."""
+    result = job.latest_result()
+    lines = ((result.exc_string if result is not None else None) or "").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def parked_items(engine: Engine, channels: Sequence[str]) -> list[ParkedItem]:
+    """Items each channel refused, by channel then SKU."""
+    keys = engine.ledger.keys
+    with redis_errors():
+        pipe = engine.client.pipeline(transaction=False)
+        for name in channels:
+            pipe.hgetall(keys.parked(name))
+        replies = pipe.execute()
+    return [
+        ParkedItem(name, text(sku), Parked.decode(raw))
+        for name, reply in zip(channels, replies, strict=True)
+        for sku, raw in sorted(reply.items())
+    ]
+
+
+def unknown_sku_orders(engine: Engine) -> list[UnknownSkuOrder]:
+    """Orders with lines set aside for an unknown item id, oldest first, with what each id
+    maps to now."""
+    with redis_errors():
+        raw = engine.client.hgetall(engine.ledger.keys.unknown_skus)
+    orders: list[UnknownSkuOrder] = []
+    for key, value in raw.items():
+        channel, _, order_id = text(key).partition("|")
+        data = json.loads(text(value))
+        lines = tuple(
+            UnknownLine(str(item), int(quantity), _sku_now(engine, str(item)))
+            for item, quantity in data.get("lines", [])
+        )
+        orders.append(
+            UnknownSkuOrder(
+                channel, order_id, str(data.get("location", "")), int(data.get("ms", 0)), lines
+            )
+        )
+    return sorted(orders, key=lambda o: (o.ms, o.channel, o.order_id))
+
+
+def _sku_now(engine: Engine, item: str) -> str | None:
+    """The SKU a stand-in maps to now: ``ozon_sku:123`` through the catalog index, a plain SKU
+    if the ledger knows it now."""
+    prefix, sep, marketplace_id = item.partition(":")
+    if sep and prefix in INDEXED_FIELDS:
+        return engine.catalog.sku_for(prefix, marketplace_id)
+    return item if engine.reader.stock(item).known else None
+
+
+def retry_stuck(engine: Engine, channels: Sequence[str] | None = None) -> RetryReport:
+    """Requeue failed jobs, un-park parked items (of ``channels``, default all) and queue the
+    push jobs of the channels concerned."""
+    stuck = find_stuck(engine, channels)
+    report = RetryReport(unknown_orders=stuck.unknown_orders)
+    with redis_errors():
+        for job in stuck.failed_jobs:
+            queue = engine.events if job.queue == engine.events.name else engine.pushes
+            try:
+                FailedJobRegistry(queue=queue).requeue(job.job_id)
+            except (InvalidJobOperation, NoSuchJobError) as exc:
+                report.not_requeued.append((job, str(exc) or type(exc).__name__))
+            else:
+                report.requeued.append(job)
+    if stuck.parked:
+        keys = engine.ledger.keys
+        now = wall_clock_ms()
+        with redis_errors():
+            pipe = engine.client.pipeline(transaction=True)
+            for item in stuck.parked:
+                pipe.hdel(keys.parked(item.channel), item.sku)
+                pipe.hdel(keys.accepted(item.channel), item.sku)
+                pipe.zadd(keys.dirty(item.channel), {item.sku: now}, nx=True)
+            pipe.execute()
+        report.unparked = list(stuck.parked)
+        engine.schedule_pushes(sorted({item.channel for item in stuck.parked}))
+    return report
