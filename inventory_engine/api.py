@@ -10,6 +10,10 @@ and Yandex Market's error bodies under ``/webhooks/...``, ``{"error", "message"}
 * ``GET /healthz``: the process answers. ``GET /readyz``: Redis answers PING and at least one RQ
   worker listens on the events queue; else 503 naming what is missing.
 * ``/openapi.json`` and ``/docs`` describe every route.
+* Marketplace webhooks are accepted only from their networks (``[webhooks]``, through
+  ``[http] trusted_proxies``; :mod:`inventory_engine.intake.sources`), except in sandbox mode.
+  :func:`serve_http` runs the app with uvicorn's own ``X-Forwarded-For`` handling off: uvicorn
+  would otherwise believe that header from any loopback peer.
 
 Handlers that call Redis are plain functions (FastAPI runs them in its thread pool) or hand the
 call to the pool themselves, so the event loop never blocks on redis-py.
@@ -17,11 +21,14 @@ call to the pool themselves, so the event loop never blocks on redis-py.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
 import structlog
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -35,9 +42,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inventory_engine import __version__
 from inventory_engine.errors import LedgerUnavailableError
 from inventory_engine.intake import storefront, webhooks
+from inventory_engine.intake.sources import build_sources
 from inventory_engine.intake.storefront import ApiError
 from inventory_engine.metrics.collector import EngineCollector, build_registry
 from inventory_engine.service import Engine
+from inventory_engine.simulators.base import RunningServer
 
 log = structlog.get_logger()
 
@@ -156,10 +165,16 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 # -- the app --------------------------------------------------------------------------------
 
 
-def create_app(engine: Engine, *, worker_processes: Callable[[], int] | None = None) -> FastAPI:
+def create_app(
+    engine: Engine,
+    *,
+    worker_processes: Callable[[], int] | None = None,
+    sandbox: bool = False,
+) -> FastAPI:
     """The HTTP app of one engine (served by uvicorn in ``serve``, in-process in tests).
 
     ``worker_processes`` (from ``serve``) reports how many supervised workers are alive.
+    ``sandbox`` (``serve`` with no ``[[channels]]``): the webhook source check is off.
     """
     app = FastAPI(
         title="inventory-engine",
@@ -167,6 +182,9 @@ def create_app(engine: Engine, *, worker_processes: Callable[[], int] | None = N
         description="Marketplace webhooks and the storefront API of inventory-engine.",
     )
     app.state.engine = engine
+    app.state.sources = build_sources(
+        engine.settings, engine.channel_settings.values(), sandbox=sandbox
+    )
     app.include_router(webhooks.router)
     app.include_router(storefront.router)
     app.add_exception_handler(ApiError, _api_error)
@@ -227,3 +245,36 @@ def readiness(engine: Engine) -> JSONResponse:
         "missing": missing,
     }
     return JSONResponse(body, status_code=503 if missing else 200)
+
+
+def serve_http(app: FastAPI, *, host: str, port: int) -> RunningServer:
+    """Serve the engine's app with uvicorn in a background thread; return once it listens.
+
+    uvicorn's proxy-header handling is off: by default it replaces the client address with
+    ``X-Forwarded-For`` for any peer on 127.0.0.1 or ::1, which would let anyone on this machine
+    (or a local proxy passing the header through) choose the address the webhook check sees.
+    The app reads that header itself, from ``[http] trusted_proxies`` only.
+
+    Raises:
+        RuntimeError: the server did not start within 10 s.
+    """
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"http-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the HTTP server did not start on {host}:{port}")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return RunningServer(url=f"http://{host}:{bound}", server=server, thread=thread)

@@ -7,9 +7,12 @@ Later issues add ``[http]``, ``[workers]`` and ``[[channels]]`` to this same obj
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -17,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_serializer,
     field_validator,
 )
 from pydantic_settings import (
@@ -39,8 +43,22 @@ def default_state_dir() -> Path:
     return Path(base) / "inventory-engine"
 
 
+def _without_password(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for repr and JSON dumps)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
 class RedisSettings(BaseModel):
-    """``[redis]``: where the ledger lives. No ``url`` means: start the embedded server."""
+    """``[redis]``: where the ledger lives. No ``url`` means: start the embedded server.
+
+    A URL may carry a password: ``repr()`` (what a log line of the settings shows) and JSON
+    dumps replace it with ``***``; the attributes keep it for the code that connects.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +72,14 @@ class RedisSettings(BaseModel):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_serializer("url", "queue_url", when_used="json")
+    def _hide_password(self, value: str | None) -> str | None:
+        return None if value is None else _without_password(value)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, _without_password(value) if isinstance(value, str) else value
 
 
 class EmbeddedSettings(BaseModel):
@@ -77,6 +103,22 @@ class EmbeddedSettings(BaseModel):
         return value
 
 
+def ip_networks(values: list[str]) -> list[str]:
+    """``values`` as canonical IP networks (``"10.0.0.1"`` -> ``"10.0.0.1/32"``).
+
+    Raises:
+        ValueError: an entry is not an IPv4/IPv6 address or network, or has host bits set
+            (``"10.0.0.1/8"``: write ``"10.0.0.0/8"``).
+    """
+    networks = []
+    for value in values:
+        try:
+            networks.append(str(ipaddress.ip_network(value.strip(), strict=True)))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IP address or network ({exc})") from None
+    return networks
+
+
 class HttpSettings(BaseModel):
     """``[http]``: the engine's own HTTP server (webhooks, storefront API, health, metrics)."""
 
@@ -88,6 +130,53 @@ class HttpSettings(BaseModel):
     """Bearer token of the storefront API (/v1). None: /v1 refuses every call (401)."""
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     """Larger request bodies are refused with 413 before they are read."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses/CIDRs of reverse proxies in front of the engine. ``X-Forwarded-For`` is read
+    only when the connecting peer is one of them (then the right-most address in it that is not
+    itself a trusted proxy is the client); from anyone else it is ignored. Empty: never read."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_networks(cls, value: list[str]) -> list[str]:
+        return ip_networks(value)
+
+
+OZON_WEBHOOK_NETWORKS = ("195.34.21.0/24", "185.73.192.0/22", "91.223.93.0/24")
+"""Where Ozon sends push notifications from, as Ozon publishes it (Seller API docs, tag
+``push_start``, "IP addresses from which notifications are sent"; reference §1.6):
+https://docs.ozon.ru/api/seller/#tag/push_start
+Taken from the docs when this was written: check them there before relying on them, and set
+``[webhooks] ozon_allow`` if they changed."""
+YANDEX_MARKET_WEBHOOK_NETWORKS = ("5.45.207.0/25", "141.8.142.0/25", "5.255.253.0/25")
+"""Where Yandex Market sends API notifications from, as YM publishes it ("Ranges of IP
+addresses used by the Market"; reference §3.4):
+https://yandex.ru/dev/market/partner-api/doc/en/push-notifications/
+Same caveat: check the page, and set ``[webhooks] yandex_market_allow`` if they changed."""
+
+
+class WebhookIntakeSettings(BaseModel):
+    """``[webhooks]``: who may call ``/webhooks/ozon`` and ``/webhooks/yandex-market``.
+
+    Neither marketplace signs its notifications, so the source address is the only check.
+    Each list is the networks allowed (CIDRs or single addresses); an empty list refuses every
+    notification of that marketplace; ``["0.0.0.0/0", "::/0"]`` (or ``enforce_allowlist =
+    false``) accepts any source. The client address is the socket peer, or what a trusted proxy
+    says it is (``[http] trusted_proxies``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enforce_allowlist: bool = True
+    """False: accept notifications from anywhere (``serve`` in sandbox mode does this itself)."""
+    ozon_allow: list[str] = Field(default_factory=lambda: list(OZON_WEBHOOK_NETWORKS))
+    yandex_market_allow: list[str] = Field(
+        default_factory=lambda: list(YANDEX_MARKET_WEBHOOK_NETWORKS)
+    )
+
+    @field_validator("ozon_allow", "yandex_market_allow")
+    @classmethod
+    def _allowed_networks(cls, value: list[str]) -> list[str]:
+        return ip_networks(value)
 
 
 class AlertSettings(BaseModel):
@@ -188,6 +277,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    webhooks: WebhookIntakeSettings = Field(default_factory=WebhookIntakeSettings)
     workers: WorkersSettings = Field(default_factory=WorkersSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ from inventory_engine.config import Settings
 from inventory_engine.errors import InventoryError
 from inventory_engine.runtime import redact_url, redis_connection
 from inventory_engine.service import WAKE_INTERVAL_S, Engine
-from inventory_engine.simulators.base import RunningServer, serve_in_thread
+from inventory_engine.simulators.base import RunningServer
 
 log = structlog.get_logger()
 
@@ -121,6 +122,10 @@ def serve(
                 simulators={name: sandbox.url(name) for name in sandbox.servers},
             )
         engine = Engine(settings, client, channels=channels)
+        if sandbox is not None:
+            # So that `reconcile` and `orders check` from another shell can read them back.
+            urls = {name: sandbox.url(name) for name in sandbox.servers}
+            client.set(engine.ledger.keys.sandbox, json.dumps(urls))
         env = dict(os.environ, INVENTORY_REDIS__URL=url)
         env.pop("INVENTORY_REDIS_URL", None)  # it would override the URL resolved here
         if sandbox is not None:
@@ -128,7 +133,9 @@ def serve(
                 {name: sandbox.url(name) for name in sandbox.servers}
             )
         workers = WorkerPool(settings.workers.count, env, config)
-        http = _start_http(engine, settings.http.host, http_port, workers.alive)
+        http = _start_http(
+            engine, settings.http.host, http_port, workers.alive, sandbox=sandbox is not None
+        )
         pollers = _start_pollers(engine, stop)
         waker = threading.Thread(target=_wake_pushes, args=(engine, stop), name="waker")
         waker.start()
@@ -149,6 +156,8 @@ def serve(
                 thread.join(timeout=10)
             engine.close()
             if sandbox is not None:
+                with contextlib.suppress(redis.RedisError):
+                    client.delete(engine.ledger.keys.sandbox)
                 sandbox.stop()
     log.info("engine_stopped")
 
@@ -165,6 +174,9 @@ def _loop(engine: Engine, workers: WorkerPool, stop: threading.Event) -> None:
             if ticks % int(PUSH_KICK_INTERVAL_S / SWEEP_INTERVAL_S) == 0:
                 # Only channels with changes left: an idle engine queues no jobs.
                 engine.schedule_pushes(engine.pending_channels())
+                # Events a killed worker left unacknowledged are taken over by the next drain.
+                if engine.inbox.length():
+                    engine.schedule_inbox()
         except InventoryError as exc:
             # Redis restarting or briefly unreachable: keep going, say so once per tick.
             log.warning("sweep_failed", error=str(exc))
@@ -193,12 +205,17 @@ def _url_of(client: object) -> str:
 
 
 def _start_http(
-    engine: Engine, host: str, port: int, worker_processes: Callable[[], int]
+    engine: Engine,
+    host: str,
+    port: int,
+    worker_processes: Callable[[], int],
+    *,
+    sandbox: bool = False,
 ) -> RunningServer:
-    from inventory_engine.api import create_app
+    from inventory_engine.api import create_app, serve_http
 
-    app = create_app(engine, worker_processes=worker_processes)
-    return serve_in_thread(app, port=port, host=host)
+    app = create_app(engine, worker_processes=worker_processes, sandbox=sandbox)
+    return serve_http(app, host=host, port=port)
 
 
 def _free_port(host: str) -> int:

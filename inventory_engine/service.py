@@ -2,8 +2,10 @@
 
 HTTP handlers, pollers and RQ jobs call these; none of them talks to two of those parts itself.
 
-* Marketplace events (webhooks, polls) are queued first (:meth:`Engine.queue_order_events`) and
-  applied by workers (:meth:`Engine.apply_order_event`), so a webhook answers in milliseconds.
+* Marketplace events (webhooks, polls) are queued first (:meth:`Engine.queue_order_events`, into
+  the inbox stream) and applied by workers in batches (:meth:`Engine.apply_inbox`), so a webhook
+  answers in milliseconds and a worker applies thousands of events a second. An event that
+  fails in a batch gets its own RQ job with retries (:meth:`Engine.apply_order_event`).
 * Storefront calls (reservations, counts) apply at once: the shop needs the answer.
 * Every change that may alter a channel's number schedules that channel's push job, guarded so
   that a burst of changes schedules one job, never zero (the job clears the guard before it
@@ -35,8 +37,9 @@ from inventory_engine.constants import STOREFRONT_CHANNEL
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.domain.status_rules import storefront_order_action
 from inventory_engine.errors import ConfigError
+from inventory_engine.intake.inbox import Inbox, InboxEntry
 from inventory_engine.intake.mapping import to_order_lines
-from inventory_engine.ledger import LedgerReader, RedisLedger
+from inventory_engine.ledger import LedgerReader, OrderEvent, RedisLedger
 from inventory_engine.ledger.activity import ActivityLog, OrderLogEntry
 from inventory_engine.ledger.catalog import CatalogStore
 from inventory_engine.ledger.ledger import wall_clock_ms
@@ -57,6 +60,10 @@ ANNOUNCE_RETRY = Retry(max=5, interval=[5, 15, 60, 300, 900])
 """An event job that failed (Redis restarting, a channel lookup timing out) is tried again."""
 WAKE_INTERVAL_S = 0.05
 """How often ``serve`` looks for channels whose held items may go now."""
+INBOX_BATCH = 200
+"""Events applied per pipelined ledger call by a drain job."""
+INBOX_BATCHES_PER_JOB = 50
+"""A drain job stops after this many batches and queues the next (jobs stay short)."""
 PUSH_GUARD_MS = 60_000
 """A push guard older than this is stale (its job died before clearing it)."""
 
@@ -91,6 +98,7 @@ class Engine:
         self.queue_client = queue_client or client
         self.events = Queue(EVENTS_QUEUE, connection=self.queue_client)
         self.pushes = Queue(PUSH_QUEUE, connection=self.queue_client)
+        self.inbox = Inbox(self.queue_client, self.ledger.keys.inbox)
         self._clients: dict[str, ChannelClient] = {}
         self._https: list[httpx.Client] = []
         self._lock = threading.Lock()
@@ -211,23 +219,99 @@ class Engine:
             )
             self.activity.add(pipe, channel, order.order_id, [entry])
         pipe.execute()
+        queue = self.queue_client.pipeline(transaction=False)
         queued = 0
         for order in orders:
-            if order.action is OrderAction.IGNORE:
-                continue
+            if order.action is not OrderAction.IGNORE:
+                self.inbox.add(queue, channel, order_to_dict(order))
+                queued += 1
+        if queued:
+            queue.execute()  # answered only after this: the events are durable from here on
+            self.schedule_inbox()
+        return queued
+
+    def schedule_inbox(self) -> bool:
+        """Queue a drain job unless one is queued already (a burst queues one, never zero:
+        the job clears the guard before it reads)."""
+        if not self.queue_client.set(self.ledger.keys.inbox_queued, 1, nx=True, px=PUSH_GUARD_MS):
+            return False
+        self.events.enqueue("workers.jobs.apply_inbox", job_timeout=600)
+        return True
+
+    def apply_inbox(self, consumer: str) -> int:
+        """Apply queued events in batches until the inbox is empty (in a worker). Returns how
+        many entries were handled."""
+        self.queue_client.delete(self.ledger.keys.inbox_queued)
+        handled = 0
+        for _ in range(INBOX_BATCHES_PER_JOB):
+            entries = self.inbox.read(consumer, INBOX_BATCH)
+            if not entries:
+                return handled
+            handled += self._apply_batch(entries)
+        self.schedule_inbox()  # more may wait: the next job goes on
+        return handled
+
+    def _apply_batch(self, entries: list[InboxEntry]) -> int:
+        """One pipelined ledger call for the batch; an event that cannot be prepared (a
+        marketplace lookup failing) or recorded gets its own job with RQ's retries."""
+        started = time.perf_counter()
+        prepared: list[tuple[InboxEntry, ChannelOrder, OrderEvent]] = []
+        handoff: list[InboxEntry] = []
+        for entry in entries:
+            try:
+                order = order_from_dict(entry.data)
+                prepared.append((entry, order, self._prepare(entry.channel, order)))
+            except Exception as exc:  # any failure: that event alone retries on its own
+                log.warning("order_event_deferred", channel=entry.channel, error=str(exc))
+                handoff.append(entry)
+        try:
+            outcomes = self.ledger.record_orders([event for _, _, event in prepared])
+        except (redis.ResponseError, ValueError) as exc:
+            # A script (or a check before it) refused one event of the pipeline and which one
+            # is not known: every event of the batch gets its own job (re-applying the good
+            # ones changes nothing).
+            log.warning("order_batch_deferred", events=len(prepared), error=str(exc))
+            handoff.extend(entry for entry, _, _ in prepared)
+            prepared, outcomes = [], []
+        for entry in handoff:
             self.events.enqueue(
                 "workers.jobs.apply_order_event",
-                channel,
-                order_to_dict(order),
+                entry.channel,
+                entry.data,
                 retry=EVENT_RETRY,
                 job_timeout=60,
             )
-            queued += 1
-        return queued
+        pipe = self.client.pipeline(transaction=False)
+        results = list(zip(prepared, outcomes, strict=True))
+        for (_entry, order, event), outcome in results:
+            self._record_applied(pipe, event.channel, order, outcome, event.lines, started)
+        pipe.execute()
+        ack = self.queue_client.pipeline(transaction=False)
+        self.inbox.ack(ack, [entry.entry_id for entry in entries])
+        ack.execute()
+        for (_entry, order, event), outcome in results:
+            if outcome.oversold_units:
+                self._announce_oversold(event.channel, order.order_id, outcome.oversold_units)
+        if any(outcome.applied for outcome in outcomes):
+            self.schedule_pushes()
+        return len(entries)
 
     def apply_order_event(self, channel: str, order: ChannelOrder) -> OrderOutcome:
         """Apply one marketplace event (in a worker): fetch missing lines, map ids, record."""
         started = time.perf_counter()
+        event = self._prepare(channel, order)
+        outcome = self.ledger.record_orders([event])[0]
+        pipe = self.client.pipeline(transaction=False)
+        self._record_applied(pipe, channel, order, outcome, event.lines, started)
+        pipe.execute()
+        if outcome.oversold_units:
+            self._announce_oversold(channel, order.order_id, outcome.oversold_units)
+        if outcome.applied:
+            self.schedule_pushes()
+        return outcome
+
+    def _prepare(self, channel: str, order: ChannelOrder) -> OrderEvent:
+        """The ledger event of a marketplace event: lines fetched if missing, ids mapped."""
         settings = self.channel_settings[channel]
         client = self.channel(channel)
         # An event without lines asks the marketplace when the ledger has not seen the order,
@@ -244,25 +328,39 @@ class Engine:
             fetched = client.get_order(order.order_id)
             if fetched is not None:
                 # The marketplace's current view wins: it knows the lines and the latest status.
-                order = fetched
+                order = replace(fetched, received_ms=order.received_ms)
         lines = to_order_lines(order.lines, self.catalog, client.order_item_field)
-        outcome = self.ledger.record_order(
+        return OrderEvent(
             channel,
             order.order_id,
-            lines,
             order.action,
-            status=order.status,
-            location=settings.location,
-            received_ms=order.received_ms,
+            lines,
+            order.status,
+            settings.location,
+            order.received_ms,
         )
+
+    def _record_applied(
+        self,
+        pipe: Any,
+        channel: str,
+        order: ChannelOrder,
+        outcome: OrderOutcome,
+        lines: Sequence[OrderLine],
+        started: float,
+    ) -> None:
+        """Log line, metrics and order-log entry of one applied marketplace event."""
         self._recorded(
-            channel, order.order_id, order.action, order.status, outcome, "worker", started, lines
+            channel,
+            order.order_id,
+            order.action,
+            order.status,
+            outcome,
+            "worker",
+            started,
+            lines,
+            pipe=pipe,
         )
-        if outcome.oversold_units:
-            self._announce_oversold(channel, order.order_id, outcome.oversold_units)
-        if outcome.applied:
-            self.schedule_pushes()
-        return outcome
 
     def _recorded(
         self,
@@ -274,6 +372,8 @@ class Engine:
         source: str,
         started: float | None = None,
         lines: Sequence[OrderLine] = (),
+        *,
+        pipe: Any | None = None,
     ) -> None:
         """Log line, metrics and the order's log entry for one applied event."""
         result = event_outcome(outcome)
@@ -290,7 +390,8 @@ class Engine:
         )
         batch = MetricsBatch()
         batch.inc(m.EVENTS, channel, action.value, result)
-        pipe = self.client.pipeline(transaction=False)
+        own = pipe is None
+        pipe = self.client.pipeline(transaction=False) if pipe is None else pipe
         self.metrics.write(batch, pipe)
         entry = OrderLogEntry(
             ms=wall_clock_ms(),
@@ -302,7 +403,8 @@ class Engine:
             detail=f"{outcome.oversold_units} unit(s) oversold" if outcome.oversold_units else "",
         )
         self.activity.add(pipe, channel, order_id, [entry])
-        pipe.execute()
+        if own:
+            pipe.execute()
 
     def _announce_oversold(self, channel: str, order_id: str, units: int) -> None:
         """An oversold marketplace order needs a person now (Ozon: cancel with reason 352

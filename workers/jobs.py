@@ -6,6 +6,8 @@ as ``serve``; jobs never talk to Redis or HTTP themselves.
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 import structlog
@@ -61,3 +63,10 @@ def announce_oversold(channel: str, order_id: str) -> dict[str, Any]:
     ]
     status = announce_oversold_to(app.settings.alerts, channel, order_id, oversells)
     return {"status": status, "lines": len(oversells)}
+
+
+def apply_inbox() -> dict[str, Any]:
+    """Apply the queued marketplace events in batches (guarded: a burst queues one job)."""
+    structlog.contextvars.clear_contextvars()
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    return {"handled": engine().apply_inbox(consumer)}

@@ -13,8 +13,10 @@ workers. Every answer, error or not, is in the shape the marketplace expects (re
   400 ``{"error": {"type": "WRONG_EVENT_FORMAT", "message"}}`` (YM does not retry a 400); our own
   failure -> 500 with type ``UNKNOWN`` (YM retries).
 
-Neither marketplace signs its requests; restricting the source networks is the reverse proxy's
-job (``ozon_notifications`` and ``yandex_market_notifications`` list them).
+Neither marketplace signs its requests, so each handler first checks the client address against
+that marketplace's networks (:mod:`inventory_engine.intake.sources`, ``[webhooks]`` settings):
+another source is answered 403 in the marketplace's error shape, logged with its address, and
+nothing is parsed or queued.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from inventory_engine.channels import yandex_market_notifications as ym
 from inventory_engine.channels.base import ChannelOrder, PayloadError, check_order
 from inventory_engine.config import OzonSettings, YandexMarketSettings
 from inventory_engine.errors import InventoryError
+from inventory_engine.intake.sources import Marketplace, Sources, refusal_details
 from inventory_engine.service import Engine
 
 log = structlog.get_logger()
@@ -84,6 +87,29 @@ def webhook_error(path: str, status: int, message: str) -> JSONResponse | None:
 def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def refuse_source(request: Request, marketplace: Marketplace) -> JSONResponse | None:
+    """403 in the marketplace's shape if the client may not send its notifications, else None.
+
+    The app's :class:`~inventory_engine.intake.sources.Sources` (``app.state.sources``) decides;
+    an app without one refuses everything (fail closed).
+    """
+    sources: Sources | None = getattr(request.app.state, "sources", None)
+    address = sources.client(request.scope) if sources is not None else None
+    if sources is not None and sources.allows(marketplace, address):
+        return None
+    where = str(address) if address is not None else "an unknown address"
+    log.warning(
+        "webhook_source_refused",
+        marketplace=marketplace,
+        path=request.url.path,
+        **refusal_details(request.scope, address),
+    )
+    message = f"notifications from {where} are not accepted: not an allowed {marketplace} network"
+    answer = webhook_error(request.url.path, 403, message)
+    assert answer is not None  # noqa: S101 - only called on webhook paths
+    return answer
 
 
 def decode_json(body: bytes) -> Any:
@@ -159,6 +185,9 @@ async def ozon_push(request: Request) -> JSONResponse:
     channels = _ozon_channels(engine)
     if not channels:
         return ozon_error(404, OZON_UNKNOWN, "no Ozon channel is configured")
+    refused = refuse_source(request, "ozon")
+    if refused is not None:
+        return refused
     try:
         notification = ozon.parse_notification(decode_json(await request.body()))
         for order in notification.orders:
@@ -202,6 +231,9 @@ async def yandex_market_notification(request: Request) -> JSONResponse:
     channels = _ym_channels(engine)
     if not channels:
         return ym_error(404, ym.UNKNOWN_ERROR, "no Yandex Market channel is configured")
+    refused = refuse_source(request, "yandex_market")
+    if refused is not None:
+        return refused
     try:
         payload = decode_json(await request.body())
         # Parsed once to learn the store, then for the channel of that store (cheap, pure).

@@ -31,6 +31,8 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:order_log:<channel>:<id>   list  events received for an order and their outcome
     inv:{<account>}:metrics                hash  counters and histogram buckets (metrics/)
     inv:{<account>}:sandbox                string  JSON URLs of a sandbox serve's simulators
+    inv:{<account>}:inbox                  stream  marketplace events waiting to be applied
+    inv:{<account>}:inbox_queued           string  a drain job is queued (guard)
 """
 
 from __future__ import annotations
@@ -158,3 +160,11 @@ class AccountKeys:
     @property
     def sandbox(self) -> str:
         return f"{self.base}:sandbox"
+
+    @property
+    def inbox(self) -> str:
+        return f"{self.base}:inbox"
+
+    @property
+    def inbox_queued(self) -> str:
+        return f"{self.base}:inbox_queued"

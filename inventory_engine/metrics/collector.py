@@ -143,7 +143,10 @@ class EngineCollector(Collector):
         failed = GaugeMetricFamily(m.FAILED_JOBS.name, m.FAILED_JOBS.help, labels=["queue"])
         workers = GaugeMetricFamily(m.WORKERS.name, m.WORKERS.help, labels=["queue"])
         for label, queue in self.queues.items():
-            depth.add_metric([label], queue.count)
+            waiting = queue.count
+            if label == "events":  # events wait in the inbox stream, drained in batches
+                waiting += int(queue.connection.xlen(self.keys.inbox))
+            depth.add_metric([label], waiting)
             failed.add_metric([label], FailedJobRegistry(queue=queue).count)
             workers.add_metric([label], Worker.count(queue=queue))
             # Retries waiting (events) and Ozon-window wake-ups (push) are work too.

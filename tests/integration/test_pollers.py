@@ -126,7 +126,7 @@ def set_faults(url: str, **faults: Any) -> None:
 
 def queued(engine: Engine) -> list[dict[str, Any]]:
     """The queued events, oldest first, each as its ChannelOrder dict plus ``channel``."""
-    return [{"channel": job.args[0], **job.args[1]} for job in engine.events.get_jobs()]
+    return [{"channel": entry.channel, **entry.data} for entry in engine.inbox.peek()]
 
 
 def lines(event: dict[str, Any]) -> list[tuple[str, int]]:

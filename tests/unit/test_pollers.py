@@ -242,7 +242,7 @@ def use(monkeypatch, engine: Engine, fake: Any) -> None:
 
 
 def queued_ids(engine: Engine) -> list[str]:
-    return [job.args[1]["order_id"] for job in engine.events.get_jobs()]
+    return [entry.data["order_id"] for entry in engine.inbox.peek()]
 
 
 # -- Ozon and YM feeds ----------------------------------------------------------------------------
@@ -357,7 +357,7 @@ def test_wildberries_a_new_task_already_cancelled_queues_both_events(monkeypatch
 
     result = poll_once(engine, "wb")
     assert result.queued == 2
-    assert [job.args[1]["action"] for job in engine.events.get_jobs()] == ["reserve", "release"]
+    assert [entry.data["action"] for entry in engine.inbox.peek()] == ["reserve", "release"]
     assert tracked_tasks(engine, "wb") == set()
 
 
