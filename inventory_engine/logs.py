@@ -38,6 +38,8 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     )
 
 
-def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+def _stderr_logger(*_args: object) -> structlog.WriteLogger:
     # Looked up on every call, not once: a test runner may swap sys.stderr and close the old one.
-    return structlog.PrintLogger(file=sys.stderr)
+    # WriteLogger writes line and newline in one call: serve and its workers share stderr, and
+    # PrintLogger's two writes let their lines glue together.
+    return structlog.WriteLogger(file=sys.stderr)

@@ -159,7 +159,9 @@ class Engine:
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.zcard(self.ledger.keys.dirty(name))
-        return [name for name, count in zip(names, pipe.execute(), strict=True) if count]
+            pipe.zcard(self.ledger.keys.inflight(name))  # a dead push worker's, in the end
+        counts = pipe.execute()
+        return [name for i, name in enumerate(names) if counts[2 * i] or counts[2 * i + 1]]
 
     def schedule_push_at(self, name: str, due_ms: int) -> None:
         """Wake the channel's push when its held items may go (Ozon's 30 s window).

@@ -18,6 +18,8 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:counters               hash  oversold_orders, oversold_units, unknown_sku_orders
     inv:{<account>}:dirty:<channel>        zset  sku -> ms of its first unpublished change
     inv:{<account>}:not_before:<channel>   hash  sku -> ms before which it may not be sent
+    inv:{<account>}:inflight:<channel>     zset  sku -> lease end of a claimed, unsettled push
+    inv:{<account>}:inflight_since:<channel>   hash  sku -> first-change ms of an in-flight SKU
     inv:{<account>}:accepted:<channel>     hash  sku -> last value the channel accepted
     inv:{<account>}:parked:<channel>       hash  sku -> JSON of the channel's refusal
     inv:{<account>}:bucket:<channel>       hash  token bucket of the channel account
@@ -120,6 +122,12 @@ class AccountKeys:
 
     def not_before(self, channel: str) -> str:
         return f"{self.base}:not_before:{channel}"
+
+    def inflight(self, channel: str) -> str:
+        return f"{self.base}:inflight:{channel}"
+
+    def inflight_since(self, channel: str) -> str:
+        return f"{self.base}:inflight_since:{channel}"
 
     def accepted(self, channel: str) -> str:
         return f"{self.base}:accepted:{channel}"

@@ -54,6 +54,9 @@ RETRY_ITEM_DELAY_MS = 1_000
 """A per-item RETRY waits this long, so a stuck item cannot spin the worker."""
 UNAVAILABLE_PAUSE_MS = (1_000, 2_000, 5_000, 10_000, 30_000, 60_000)
 """Back-off after consecutive 5xx/timeouts of a channel."""
+CLAIM_LEASE_MS = 120_000
+"""A claimed SKU not settled within this time (its push worker died) is marked again. Longer
+than any round: a request times out after seconds."""
 REFUSED_PAUSE_MS = 60_000
 """Pause after a refused request (bad credentials, bad URL): an operator has to look."""
 
@@ -147,9 +150,11 @@ class ChannelPublisher:
             wait_ms = self._take_tokens(len(updates), now)
             if wait_ms:
                 self._mark_again(claimed, not_before_ms=None)
+                self._release(claimed)
                 report.next_due_ms = now + wait_ms
                 return report
             self._send(updates, claimed, held, report)
+        self._release(claimed)
         if report.next_due_ms is None and self._has_marks():
             report.next_due_ms = self.clock()
         return report
@@ -177,8 +182,13 @@ class ChannelPublisher:
         batch = self.limits.max_batch
         with redis_errors():
             next_due, flat = self._claim(
-                keys=[self.keys.dirty(self.name), self.keys.not_before(self.name)],
-                args=[now, batch, batch * SCAN_FACTOR],
+                keys=[
+                    self.keys.dirty(self.name),
+                    self.keys.not_before(self.name),
+                    self.keys.inflight(self.name),
+                    self.keys.inflight_since(self.name),
+                ],
+                args=[now, batch, batch * SCAN_FACTOR, CLAIM_LEASE_MS],
             )
         claimed: dict[str, int] = {}
         held: set[str] = set()
@@ -410,6 +420,13 @@ class ChannelPublisher:
             with redis_errors():
                 failures = int(self.client.incr(self.keys.push_failures(self.name)))
             pause = UNAVAILABLE_PAUSE_MS[min(failures, len(UNAVAILABLE_PAUSE_MS)) - 1]
+        not_before = None
+        if status == "unavailable" and self.limits.item_window_s:
+            # A timeout does not say the values were not taken: if they were, sending them
+            # again inside the item window is what Ozon refuses. Wait for the window.
+            window_ms = int((self.limits.item_window_s + ITEM_WINDOW_MARGIN_S) * 1000)
+            not_before = now + window_ms
+        self._mark_again({u.sku: claimed[u.sku] for u in updates}, not_before_ms=not_before)
         self._mark_again(claimed, not_before_ms=None)
         metrics.inc(m.PUSH_REQUESTS, self.name, status)
         with redis_errors():
@@ -438,6 +455,15 @@ class ChannelPublisher:
                 pipe.hset(
                     self.keys.not_before(self.name), mapping=dict.fromkeys(claimed, not_before_ms)
                 )
+            pipe.execute()
+
+    def _release(self, claimed: dict[str, int]) -> None:
+        """The claimed SKUs are settled (delivered, parked or marked again): end their lease."""
+        skus = list(claimed)
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zrem(self.keys.inflight(self.name), *skus)
+            pipe.hdel(self.keys.inflight_since(self.name), *skus)
             pipe.execute()
 
     def _has_marks(self) -> bool:

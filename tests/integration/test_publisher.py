@@ -214,3 +214,36 @@ def test_a_rejected_item_is_parked_with_the_reason(setup, real_client):
     assert b"NotFound" in parked
     assert shown(urls["wb"])["2001"] == 3
     assert real_client.zscore(KEYS.dirty("wb"), "GHOST") is None  # parked, not looping
+
+
+def test_a_push_worker_that_dies_after_claiming_loses_nothing(setup, real_client):
+    """Claimed SKUs are held under a lease; a sender killed before it settled them (here: the
+    channel call raising out of the process's control) leaves them in flight, and once the
+    lease ends the next round marks and sends them again."""
+    ledger, publishers, urls = setup
+    wb = publishers["wb"]
+    ledger.set_on_hand("A", 7)
+
+    class Killed(BaseException):  # not an Exception: nothing in the publisher may catch it
+        pass
+
+    original = wb.channel.push_stock
+
+    def die(_updates):
+        raise Killed
+
+    wb.channel.push_stock = die  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        wb.publish_once()
+    wb.channel.push_stock = original  # type: ignore[method-assign]
+    keys = AccountKeys()
+    assert real_client.zscore(keys.dirty("wb"), "A") is None  # claimed: not marked any more
+    assert real_client.zscore(keys.inflight("wb"), "A") is not None
+    assert shown(urls["wb"])["2001"] == 0
+
+    assert wb.publish_until_idle().accepted == 0  # the lease still runs: nothing to send yet
+    later = wb.clock() + 121_000
+    wb.clock = lambda: later  # the lease (120 s) has run out
+    assert wb.publish_until_idle().accepted == 1
+    assert shown(urls["wb"])["2001"] == 7
+    assert real_client.zcard(keys.inflight("wb")) == 0
