@@ -393,10 +393,13 @@ class _OzonSimulator:
     async def _deliver(self, payload: dict[str, Any]) -> dict[str, Any]:
         record: dict[str, Any] = {"payload": payload, "status_code": None, "answer": None}
         assert self.config.notify_url is not None  # noqa: S101 - checked by the callers
+        # When it left (epoch ns), for the benchmarks: propagation is timed from this send.
+        record["sent_ns"] = time.time_ns()
         try:
             async with httpx.AsyncClient(timeout=NOTIFY_TIMEOUT_S, verify=_ssl_context()) as client:
                 response = await client.post(self.config.notify_url, json=payload)
             record["status_code"] = response.status_code
+            record["answered_ns"] = time.time_ns()
             try:
                 record["answer"] = response.json()
             except ValueError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from inventory_engine.simulators.base import BackgroundTasks, SimulatorState
+from inventory_engine.simulators.base import BackgroundTasks, SimulatorState, notify_ssl_context
 
 MSK = timezone(timedelta(hours=3))
 """YM writes order dates with the Moscow offset."""
@@ -237,12 +238,14 @@ class OrderBook:
     async def _post(self, payload: dict[str, Any]) -> None:
         url = self.settings().notify_url or ""
         async with self.notify_lock:  # FIFO: deliveries leave in the order they were made
-            record: dict[str, Any] = {"payload": payload, "status": None}
+            # sent_ns: when it left (epoch ns), for the benchmarks: propagation is timed from it.
+            record: dict[str, Any] = {"payload": payload, "status": None, "sent_ns": time.time_ns()}
             self.notifications.append(record)
             try:
-                async with httpx.AsyncClient(timeout=10.0) as client:
+                async with httpx.AsyncClient(timeout=10.0, verify=notify_ssl_context()) as client:
                     response = await client.post(url, json=payload)
                 record["status"] = response.status_code
+                record["answered_ns"] = time.time_ns()
                 self.state.count("notifications_sent")
             except httpx.HTTPError:
                 self.state.count("notifications_failed")
