@@ -24,7 +24,7 @@ from inventory_engine.cli_operate import register as register_operate_commands
 from inventory_engine.config import Settings, load_settings
 from inventory_engine.constants import DEFAULT_LOCATION
 from inventory_engine.csv_files import read_catalog_csv, read_stock_csv
-from inventory_engine.errors import InventoryError
+from inventory_engine.errors import CatalogError, InventoryError
 from inventory_engine.ledger import LedgerReader
 from inventory_engine.logs import configure_logging
 from inventory_engine.runtime import redis_connection
@@ -251,6 +251,11 @@ def stock_import(
         rows = read_stock_csv(file)
         engine = _engine(settings, client)
         ledger = engine.ledger
+        # Bundles have no count of their own: refuse the file before any location is written.
+        recipes = client.hmget(ledger.keys.bundles, [row.sku for row in rows])
+        for number, (row, recipe) in enumerate(zip(rows, recipes, strict=True), start=1):
+            if recipe is not None:
+                raise CatalogError(number, f"{row.sku} is a bundle: set its components' counts")
         by_location: dict[str, list[tuple[str, int]]] = {}
         for row in rows:
             by_location.setdefault(row.location, []).append((row.sku, row.on_hand))

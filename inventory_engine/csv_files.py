@@ -8,6 +8,7 @@ both are accepted.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from inventory_engine.constants import DEFAULT_LOCATION
 from inventory_engine.domain.models import check_identifier, check_stock_level
 from inventory_engine.errors import CatalogError
 from inventory_engine.ledger.catalog import CatalogEntry
+from inventory_engine.ledger.ledger import check_location
 
 STOCK_COLUMNS = ("sku", "on_hand")
 STOCK_OPTIONAL = ("location",)
@@ -48,8 +50,13 @@ def _rows(
         raise CatalogError(0, f"cannot read {path}: {exc}") from exc
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    # newline="": a quoted value keeps its line break (and is then refused as an identifier)
+    # instead of being silently joined into another value.
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [name.strip() for name in reader.fieldnames or []]
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise CatalogError(0, f"column(s) {', '.join(twice)} named more than once")
     missing = [name for name in required if name not in header]
     if missing:
         raise CatalogError(0, f"header lacks column(s) {', '.join(missing)}; found {header}")
@@ -74,7 +81,7 @@ def read_stock_csv(path: Path) -> list[StockRow]:
     for number, raw in _rows(path, STOCK_COLUMNS, STOCK_OPTIONAL):
         try:
             sku = check_identifier(raw["sku"], "sku")
-            location = check_identifier(raw.get("location") or DEFAULT_LOCATION, "location")
+            location = check_location(raw.get("location") or DEFAULT_LOCATION)
             try:
                 quantity = int(raw["on_hand"])
             except ValueError:

@@ -125,9 +125,15 @@ def decode_json(body: bytes) -> Any:
         raise ValueError(f"{name} is not valid JSON")
 
     try:
-        return json.loads(body, parse_constant=no_constants)
+        document = json.loads(body, parse_constant=no_constants)
+        # A lone surrogate escape ("\ud800") decodes to text no store can hold (UTF-8 cannot
+        # encode it): refuse it now as bad input, not later as a 500 while queueing.
+        json.dumps(document, ensure_ascii=False).encode()
     except RecursionError:
         raise ValueError("the JSON document is nested too deeply") from None
+    except UnicodeEncodeError:
+        raise ValueError("the JSON document holds an invalid unicode escape") from None
+    return document
 
 
 async def _queue(engine: Engine, channel: str, orders: Sequence[ChannelOrder]) -> int:
