@@ -79,6 +79,8 @@ class PushResult:
     """One result per update sent, in the order sent."""
 
     items: tuple[ItemResult, ...]
+    billed_extra: int = 0
+    """Requests the marketplace billed beyond this one (WB bills a 409 as 10 requests)."""
 
     def by_outcome(self, outcome: ItemOutcome) -> list[ItemResult]:
         return [item for item in self.items if item.outcome is outcome]

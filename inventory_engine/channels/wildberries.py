@@ -65,6 +65,8 @@ log = structlog.get_logger()
 KIND = "wildberries"
 MAX_BATCH = 1_000
 """Items per ``PUT /api/v3/stocks/{warehouseId}`` (``stocks`` maxItems) and per stock read."""
+CONFLICT_BILLED_AS = 10
+"""WB counts a 409 answer (item errors) as this many requests against the stock limit."""
 MAX_AMOUNT = 100_000
 """Largest ``amount`` WB takes; above it the item fails with 409 ``UploadDataLimit``."""
 MAX_STATUS_IDS = 1_000
@@ -125,6 +127,7 @@ class WildberriesClient:
             warehouse_id: the seller warehouse stock is pushed to.
             now: aware UTC clock, for order cursors and date windows.
         """
+        self._billed_extra = 0
         self.http = http
         self.name = name
         self.warehouse_id = warehouse_id
@@ -158,7 +161,11 @@ class WildberriesClient:
         """
         if len(updates) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} items per WB stock update, got {len(updates)}")
-        return push_with_local_checks(updates, _local_problem, self._put_stocks)
+        self._billed_extra = 0
+        result = push_with_local_checks(updates, _local_problem, self._put_stocks)
+        if self._billed_extra:
+            result = PushResult(result.items, billed_extra=self._billed_extra)
+        return result
 
     def _put_stocks(self, sent: list[tuple[int, StockUpdate]]) -> dict[int, ItemResult]:
         body = {"stocks": [{"chrtId": int(u.item_id), "amount": u.quantity} for _, u in sent]}
@@ -166,6 +173,7 @@ class WildberriesClient:
             self._request("PUT", self._stocks_path(), json_body=body)
         except ChannelRejectedError as exc:
             if exc.status_code == httpx.codes.CONFLICT and exc.response is not None:
+                self._billed_extra = CONFLICT_BILLED_AS - 1
                 return self._items_from_409(exc, sent)
             code = _error_code(exc.response)
             if exc.status_code == httpx.codes.NOT_ACCEPTABLE and code in UPDATE_BLOCKED_RETRY_CODES:

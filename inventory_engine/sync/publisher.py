@@ -319,6 +319,8 @@ class ChannelPublisher:
             self._request_failed(exc, claimed, updates, metrics, report)
             return
         duration_s = time.perf_counter() - started
+        if result.billed_extra:
+            self._charge(result.billed_extra)
         metrics.observe(m.PUSH_DURATION, duration_s, self.name)
         metrics.inc(m.PUSH_REQUESTS, self.name, "ok")
         now = self.clock()
@@ -456,6 +458,22 @@ class ChannelPublisher:
                     self.keys.not_before(self.name), mapping=dict.fromkeys(claimed, not_before_ms)
                 )
             pipe.execute()
+
+    def _charge(self, requests: int) -> None:
+        """Take what the marketplace billed beyond the request from the shared bucket, into
+        debt if need be: the following sends wait until it has refilled."""
+        limits = self.limits
+        with redis_errors():
+            self._take(
+                keys=[self.keys.bucket(self.name)],
+                args=[
+                    self.clock(),
+                    limits.bucket_capacity,
+                    limits.bucket_rate_per_s / 1000,
+                    requests,
+                    "charge",
+                ],
+            )
 
     def _release(self, claimed: dict[str, int]) -> None:
         """The claimed SKUs are settled (delivered, parked or marked again): end their lease."""

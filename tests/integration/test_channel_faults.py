@@ -443,12 +443,6 @@ def test_under_faults_every_item_ends_at_its_latest_value_within_the_limits(harn
     assert harness.shown("ym")[SKUS[0]] == stock_body(engine, SKUS[0]).channels["ym"].target
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the publisher paces WB by requests only: a 409 (item errors), which WB bills as 10 "
-    "requests, takes 1 token from the engine's bucket, so WB's own bucket runs dry and answers "
-    "429 (violation rate_limit)",
-)
 def test_wb_item_errors_billed_tenfold_stay_within_wbs_limit(harness):
     faults = {"item_error_rate": 0.5}
     run_faulty_phase(harness, {"wb": faults}, steps=WB_STEPS, step_ms=(100, 200))

@@ -3,6 +3,8 @@
 --
 -- KEYS[1] inv:{a}:bucket:<channel>   hash tokens, ts_ms
 -- ARGV[1] now_ms   ARGV[2] capacity   ARGV[3] tokens per ms   ARGV[4] cost
+-- ARGV[5] "charge" (optional): take the cost even into debt — the marketplace billed a request
+--         more than we took for it (WB bills a 409 as 10) and the next sends must wait for it.
 --
 -- Returns 0 when the tokens were taken, else the ms to wait before they would be there.
 
@@ -12,7 +14,9 @@ local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or capacity)
 local ts = tonumber(redis.call('HGET', KEYS[1], 'ts_ms') or now)
 tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
 local wait = 0
-if tokens >= cost then
+if ARGV[5] == 'charge' then
+  tokens = tokens - cost
+elseif tokens >= cost then
   tokens = tokens - cost
 else
   wait = math.ceil((cost - tokens) / rate)
