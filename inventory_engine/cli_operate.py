@@ -203,9 +203,8 @@ def _print_stuck(stuck: StuckReport) -> None:
 def retry(
     channel: ChannelOption = None, as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
-    """Requeue failed jobs and send parked items again (once their cause is fixed).
-    Unknown-SKU lines of recorded orders are listed with the SKU they map to now: adjust the
-    stock by hand (``stock adjust``), the ledger does not re-apply them."""
+    """Requeue failed jobs, send parked items again and apply unknown-SKU lines the catalog
+    maps now (once their cause is fixed)."""
     with _operation(config) as op:
         names = op.channels(channel) if channel else None
         report = retry_stuck(op.engine, names)
@@ -216,10 +215,13 @@ def retry(
         for job, error in report.not_requeued:
             err.print(f"[yellow]job {job.job_id} not requeued:[/yellow] {error}")
         out.print(f"{len(report.unparked)} parked item(s) sent again")
+        for o in report.resolved:
+            mapped = ", ".join(f"{line.item} → {line.sku_now}" for line in o.lines if line.sku_now)
+            out.print(f"unknown-SKU lines of {o.channel} order {o.order_id} applied: {mapped}")
         for o in report.unknown_orders:
             mapped = ", ".join(f"{line.item} → {line.sku_now or '?'}" for line in o.lines)
             out.print(
-                f"unknown-SKU lines of {o.channel} order {o.order_id} left as they are: {mapped}"
+                f"unknown-SKU lines of {o.channel} order {o.order_id} still unknown: {mapped}"
             )
     if report.not_requeued:
         raise typer.Exit(1)

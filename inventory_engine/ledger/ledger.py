@@ -324,6 +324,17 @@ class RedisLedger:
         reply = self._run("try_reserve", self._keys(order_key), args)
         return decode_reserve_reply(reservation_id, reply)
 
+    def resolve_unknown(self, channel: str, order_id: str, mapping: dict[str, str]) -> OrderOutcome:
+        """Apply an order's parked lines whose SKUs are known now (``mapping``: parked SKU ->
+        SKU), as the order's state requires; the rest stay parked. ``unknown_lines`` of the
+        outcome: lines still parked.
+        """
+        key = self.keys.order(check_identifier(channel, "channel"), order_id)
+        args = self._argv(
+            DEFAULT_LOCATION, channel, order_id, json.dumps(mapping, separators=(",", ":"))
+        )
+        return decode_order_reply(self._run("resolve_unknown", self._keys(key), args))
+
     def expire_due(self, *, limit: int = EXPIRE_SWEEP_BATCH) -> int:
         """Release storefront holds whose TTL has passed. Returns how many were released."""
         released = 0

@@ -15,7 +15,13 @@ if TYPE_CHECKING:
     from redis import Redis
     from redis.commands.core import Script
 
-SCRIPT_NAMES = ("apply_order_event", "try_reserve", "expire_due", "change_on_hand")
+SCRIPT_NAMES = (
+    "apply_order_event",
+    "try_reserve",
+    "expire_due",
+    "change_on_hand",
+    "resolve_unknown",
+)
 """Every operation script; each file is named after the ledger method that calls it."""
 
 

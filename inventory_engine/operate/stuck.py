@@ -11,9 +11,9 @@ Three things wait for a person:
 
 :func:`retry_stuck` requeues the failed jobs and un-parks the items (their SKU is marked changed
 and the channel's last accepted value forgotten, so the push path sends the value again).
-Unknown-SKU lines cannot be re-applied yet: the order is already known to the ledger, and a
-known order only moves through its states, it takes no new lines. They are reported with the
-SKU their id maps to now, so the stock can be adjusted by hand.
+Unknown-SKU lines whose id the catalog maps now are applied to their order as its state requires
+(``RedisLedger.resolve_unknown``: reserved, or taken off on hand if the goods left); lines still
+unknown stay parked and are reported.
 """
 
 from __future__ import annotations
@@ -94,14 +94,17 @@ class RetryReport:
     requeued: list[FailedJob] = field(default_factory=list)
     not_requeued: list[tuple[FailedJob, str]] = field(default_factory=list)
     unparked: list[ParkedItem] = field(default_factory=list)
+    resolved: list[UnknownSkuOrder] = field(default_factory=list)
+    """Orders whose parked lines were applied (all, or those the catalog maps now)."""
     unknown_orders: list[UnknownSkuOrder] = field(default_factory=list)
-    """Left as they are (see the module docstring)."""
+    """Orders with lines the catalog still does not map: left as they are."""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "requeued": [asdict(j) for j in self.requeued],
             "not_requeued": [{"job": asdict(j), "error": e} for j, e in self.not_requeued],
             "unparked": [asdict(p) for p in self.unparked],
+            "resolved_unknown_sku_orders": [asdict(o) for o in self.resolved],
             "unknown_sku_orders": [asdict(o) for o in self.unknown_orders],
         }
 
@@ -205,7 +208,17 @@ def retry_stuck(engine: Engine, channels: Sequence[str] | None = None) -> RetryR
     """Requeue failed jobs, un-park parked items (of ``channels``, default all) and queue the
     push jobs of the channels concerned."""
     stuck = find_stuck(engine, channels)
-    report = RetryReport(unknown_orders=stuck.unknown_orders)
+    report = RetryReport()
+    for order in stuck.unknown_orders:
+        mapping = {line.item: line.sku_now for line in order.lines if line.sku_now is not None}
+        if mapping:
+            outcome = engine.ledger.resolve_unknown(order.channel, order.order_id, mapping)
+            if outcome.applied:
+                report.resolved.append(order)
+        if not order.mapped_now:
+            report.unknown_orders.append(order)
+    if report.resolved:
+        engine.schedule_pushes()
     with redis_errors():
         for job in stuck.failed_jobs:
             queue = engine.events if job.queue == engine.events.name else engine.pushes

@@ -311,8 +311,22 @@ def test_unknown_sku_orders_are_listed_with_what_they_map_to_now(harness):
     assert (parked["channel"], parked["order_id"]) == ("ozon", "P-5")
     assert [(line["item"], line["sku_now"]) for line in parked["lines"]] == [("ozon_sku:999", None)]
     engine.catalog.import_entries([CatalogEntry(sku="SAUCER", ozon_sku=999)])
+    engine.ledger.set_on_hand("SAUCER", 5)
     result = harness.run("retry")
     assert "ozon_sku:999 → SAUCER" in result.stdout
+    assert "applied" in result.stdout
+    # The parked lines joined the reserved order: 2 SAUCERs are held, nothing is parked.
+    stock = engine.reader.stock("SAUCER")
+    assert (stock.on_hand, stock.reserved) == (5, 2)
+    record = engine.reader.order("ozon", "P-5")
+    assert ("SAUCER", 2) in [(line.sku, line.quantity) for line in record.lines]
+    assert record.unknown_lines == ()
+    code, payload = harness.json("retry")
+    assert (payload["resolved_unknown_sku_orders"], payload["unknown_sku_orders"]) == ([], [])
+    assert engine.reader.stock("SAUCER").reserved == 2  # a second retry changes nothing
+    # Once shipped, the goods left: on hand drops by the resolved line too.
+    engine.ledger.record_order("ozon", "P-5", [], OrderAction.COMMIT)
+    assert (engine.reader.stock("SAUCER").on_hand, engine.reader.stock("SAUCER").reserved) == (3, 0)
 
 
 def test_sandbox_without_simulator_addresses_is_an_error(real_server, tmp_path, monkeypatch):

@@ -1361,3 +1361,32 @@ def test_ledger_and_reader_work_with_decoded_responses(
         assert [e.op for e in reader.journal(limit=1)] == ["release"]
     finally:
         client.close()
+
+
+@pytest.mark.parametrize(
+    ("events", "on_hand", "reserved"),
+    [
+        ([RESERVE], 0, 2),  # still held: the resolved line is reserved too
+        ([RESERVE, COMMIT], -2, 0),  # shipped: the goods left, on hand drops
+        ([RESERVE, RELEASE], 0, 0),  # cancelled: nothing to move
+    ],
+    ids=["reserved", "committed", "released"],
+)
+def test_resolving_unknown_lines_moves_stock_as_the_order_state_requires(
+    ledger: RedisLedger, redis_client: redis.Redis, events, on_hand, reserved
+) -> None:
+    for action in events:
+        ledger.record_order("ozon", "o1", [line("ozon_sku:77", 2)], action)
+    assert redis_client.hexists(KEYS.unknown_skus, "ozon|o1") == 1
+    redis_client.hset(KEYS.catalog, "X", "{}")  # X is known now (the catalog maps 77 to it)
+    assert ledger.resolve_unknown("ozon", "o1", {"ozon_sku:77": "NOPE"}).applied is False
+    outcome = ledger.resolve_unknown("ozon", "o1", {"ozon_sku:77": "X"})
+    assert outcome.applied
+    assert outcome.unknown_lines == 0
+    levels = (
+        int(redis_client.hget(KEYS.on_hand, "main|X") or 0),
+        int(redis_client.hget(KEYS.reserved, "main|X") or 0),
+    )
+    assert levels == (on_hand, reserved)
+    assert redis_client.hexists(KEYS.unknown_skus, "ozon|o1") == 0
+    assert ledger.resolve_unknown("ozon", "o1", {"ozon_sku:77": "X"}).applied is False
