@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import subprocess
 import time
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 BENCHMARKS = ("flash_sale", "ledger", "postgres", "growth", "propagation")
 
@@ -42,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n=== benchmarks.{name} {' '.join(flags)}", flush=True)
         started = time.monotonic()
         try:
+            if name == "postgres":
+                # Debian's postgresql and redis-tools (redis-benchmark), installed if missing.
+                setup = Path(__file__).with_name("setup_postgres.sh")
+                subprocess.run(["bash", str(setup), "--with-redis-benchmark"], check=True)
             module = importlib.import_module(f"benchmarks.{name}")
             code = module.main(flags)
         except Exception:  # one broken benchmark must not hide the others' figures
