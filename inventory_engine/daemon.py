@@ -60,7 +60,11 @@ class WorkerPool:
         ]
         if self.config:
             command += ["--config", self.config]
-        process = subprocess.Popen(command, env=self.env)  # noqa: S603 - our own command
+        # A session of its own: the worker's RQ scheduler child can be stopped with it (a
+        # SIGKILLed worker would otherwise leave the child running, holding the scheduler lock).
+        process = subprocess.Popen(  # noqa: S603 - our own command
+            command, env=self.env, start_new_session=True
+        )
         self.processes[index] = process
         log.info("worker_started", queues=self.queues[index], pid=process.pid)
 
@@ -69,6 +73,7 @@ class WorkerPool:
             if process is None or process.poll() is not None:
                 if process is not None:
                     log.warning("worker_exited", pid=process.pid, code=process.returncode)
+                    _kill_group(process)
                 self._start(index)
 
     def alive(self) -> int:
@@ -86,6 +91,13 @@ class WorkerPool:
                 process.wait(timeout=WORKER_STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 process.kill()
+            _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Whatever the worker left behind in its session (its scheduler child)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def serve(
@@ -177,7 +189,7 @@ def _loop(engine: Engine, workers: WorkerPool, stop: threading.Event) -> None:
                 # Events a killed worker left unacknowledged are taken over by the next drain.
                 if engine.inbox.length():
                     engine.schedule_inbox()
-        except InventoryError as exc:
+        except (InventoryError, redis.RedisError) as exc:
             # Redis restarting or briefly unreachable: keep going, say so once per tick.
             log.warning("sweep_failed", error=str(exc))
         ticks += 1

@@ -5,7 +5,10 @@
 * One queue per worker on the hot path: ``serve`` gives the first worker the events queue and
   the next the push queue, so RQ moves each job atomically with BLMOVE from one queue.
 * ``MAINTENANCE_INTERVAL_S``: how often a worker looks for jobs of dead workers (their
-  StartedJobRegistry entries) and requeues them: a killed worker's jobs come back within a minute.
+  StartedJobRegistry entries). RQ 3 finds a dead SimpleWorker's job only after its
+  ``job_timeout`` + 60 s; what the job was doing is not lost meanwhile: events it held stay
+  unacknowledged in the inbox and are taken over after 30 s, SKUs a push held are leased for
+  2 minutes, then pushed again.
 * The scheduler runs in every worker (``with_scheduler``): it re-queues event jobs whose retry
   time has come. Pushes held by Ozon's 30 s item window are woken by ``serve`` itself
   (``Engine.wake_due_pushes``, every 50 ms): RQ's scheduler works in whole seconds.
