@@ -351,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skus", type=int, default=1_000, help="catalog size")
     parser.add_argument("--skew", type=float, default=1.0, help="Zipf exponent of SKU demand")
     parser.add_argument("--stock", type=int, default=50_000, help="units per SKU at start")
-    parser.add_argument("--workers", type=int, default=2, help="[workers] count of serve")
+    parser.add_argument("--workers", type=int, default=4, help="[workers] count of serve")
     parser.add_argument("--wb-poll", type=float, help="WB poll interval, s (default: engine's)")
     parser.add_argument("--appendfsync", default="always", choices=("always", "everysec", "no"))
     parser.add_argument("--seed", type=int, default=7)

@@ -204,7 +204,10 @@ class WorkersSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    count: int = Field(default=2, ge=1, le=64)
+    count: int = Field(default=4, ge=1, le=64)
+    """Worker processes: the first takes the events queue, the second the push queue, the rest
+    alternate. Pushes wait on marketplace HTTP, so two push workers keep one slow channel from
+    holding up the others (measured in benchmarks/RESULTS.md, propagation)."""
 
 
 class ChannelSettingsBase(BaseModel):
