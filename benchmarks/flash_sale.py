@@ -20,7 +20,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from unittest import mock
 
 from benchmarks import ledger as ledger_bench
 from benchmarks.flash_sale_model import (
@@ -33,9 +32,9 @@ from benchmarks.flash_sale_model import (
     engine_window_s,
     make_orders,
 )
+from benchmarks.results import write_section
 from inventory_engine.sync.limits import ITEM_WINDOW_MARGIN_S, LIMITS
 
-MARK_START, MARK_END = "<!-- flash_sale:start -->", "<!-- flash_sale:end -->"
 GOAL_TEXT = (
     "0 oversold units with the dynamic buffer, losing < 2 % of the sales the stock could make"
 )
@@ -278,12 +277,6 @@ NOTES = (
 )
 
 
-def write_results(path: Path, section: str) -> None:
-    """Write the section with the ledger benchmark's helper, pointed at this section's markers."""
-    with mock.patch.multiple(ledger_bench, MARK_START=MARK_START, MARK_END=MARK_END):
-        ledger_bench.write_results(path, section)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.flash_sale", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="5 seeds instead of 20")
@@ -310,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render_markdown(BASE, rows, sensitivity, seeds, command)
     print(section)
     if not args.no_write and (args.write or not args.quick):
-        write_results(args.results, section)
+        write_section("flash_sale", section, args.results)
         print(f"\nwrote the flash_sale section of {args.results}")
     return 0
 

@@ -60,6 +60,7 @@ import hiredis
 import redis
 from redis.utils import HIREDIS_AVAILABLE
 
+from benchmarks.results import write_section
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.embedded import find_server_binary
 from inventory_engine.ledger import OrderEvent, RedisLedger
@@ -93,15 +94,6 @@ the background) is an occasional cost, not a per-event one, and it would make th
 per event unmeasurable."""
 
 RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
-MARK_START = "<!-- ledger:start -->"
-MARK_END = "<!-- ledger:end -->"
-RESULTS_HEADER = """# Benchmark results
-
-Figures measured by the scripts in `benchmarks/`. Each benchmark owns one section between
-`<!-- <name>:start -->` and `<!-- <name>:end -->` markers and rewrites only that section when it
-is run again; text outside the markers is kept.
-"""
-
 START_TIMEOUT_S = 10.0
 TRIVIAL_SCRIPT = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 """The raw-EVALSHA baseline: the smallest script that writes."""
@@ -1304,21 +1296,6 @@ def _load(values: tuple[float, float, float]) -> str:
     return " / ".join(f"{v:.2f}" for v in values)
 
 
-def write_results(path: Path, section: str) -> None:
-    """Replace (or add) the ledger section of RESULTS.md, keeping everything else."""
-    block = f"{MARK_START}\n{section}\n{MARK_END}"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        start, end = text.find(MARK_START), text.find(MARK_END)
-        if start != -1 and end > start:
-            text = text[:start] + block + text[end + len(MARK_END) :]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-    else:
-        text = RESULTS_HEADER + "\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 # -- the run ---------------------------------------------------------------------------------
 
 
@@ -1497,7 +1474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(section)
     if write:
-        write_results(args.results, section)
+        write_section("ledger", section, args.results)
         print(f"\nwrote the ledger section of {args.results}")
     return 0
 

@@ -52,6 +52,7 @@ from typing import Any
 import redis
 
 from benchmarks import ledger as lb
+from benchmarks.results import write_section
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.ledger import OrderEvent, RedisLedger
 from inventory_engine.ledger.scripts import script_source
@@ -60,7 +61,6 @@ N_SKUS, HOT_SKU, STOCK, BATCH = 10_000, "HOT-SKU", 500_000_000, 500
 """SKUs, the hot one, units on hand of each (nothing ever runs short), pipelined batch."""
 HOT_GOAL, RAW_GOAL, WL = 10.0, 0.5, ("hot", "spread")
 PAIRINGS, AOF = ("always", "everysec"), ["--appendonly", "yes", "--appendfsync"]
-MARK_START, MARK_END = "<!-- postgres:start -->", "<!-- postgres:end -->"
 PG_DURABILITY = {
     "always": "fsync=on, synchronous_commit=on (COMMIT returns once its WAL is fsynced)",
     "everysec": "fsync=on, synchronous_commit=off (the WAL writer flushes every 200 ms; a crash "
@@ -625,18 +625,6 @@ def render(meta: dict[str, str], results: list[Result], quick: bool) -> str:
     return "\n".join(out)
 
 
-def write_results(path: Path, section: str) -> None:
-    """Replace (or add) this benchmark's section of RESULTS.md, keeping everything else."""
-    block = f"{MARK_START}\n{section}\n{MARK_END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else lb.RESULTS_HEADER
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(MARK_END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -758,7 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render(meta, list(results.values()), args.quick)
     print("\n" + section)
     if not args.no_write and (args.write or not args.quick):
-        write_results(args.results, section)
+        write_section("postgres", section, args.results)
         print(f"\nwrote the postgres section of {args.results}")
     return 0
 

@@ -50,13 +50,12 @@ from benchmarks.propagation_env import (
     running_environment,
     sim_json,
 )
+from benchmarks.results import write_section
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.service import EVENTS_QUEUE, PUSH_QUEUE
 
 RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
 PLOT_PATH = Path(__file__).with_name("propagation.png")
-MARK_START = "<!-- propagation:start -->"
-MARK_END = "<!-- propagation:end -->"
 FULL_PHASES = "10x30,100x30,100x30@50-300,1000x60"
 QUICK_PHASES = "10x10,100x10,1000x15"
 OZON_WINDOW_S = 30.0
@@ -326,18 +325,6 @@ def _loadavg() -> tuple[float, float, float]:
 # -- results -----------------------------------------------------------------------------------
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or add) this benchmark's section of RESULTS.md, keeping everything else."""
-    block = f"{MARK_START}\n{section}\n{MARK_END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(MARK_END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
@@ -406,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(section)
     if write:
         plot(run, args.plot)
-        write_section(args.results, section)
+        write_section("propagation", section, args.results)
         print(f"\nwrote the propagation section of {args.results} and {args.plot}")
     return 0
 
