@@ -149,7 +149,7 @@ class ChannelPublisher:
         if updates:
             wait_ms = self._take_tokens(len(updates), now)
             if wait_ms:
-                self._mark_again(claimed, not_before_ms=None)
+                self._mark_again(claimed)
                 self._release(claimed)
                 report.next_due_ms = now + wait_ms
                 return report
@@ -324,11 +324,7 @@ class ChannelPublisher:
         metrics.observe(m.PUSH_DURATION, duration_s, self.name)
         metrics.inc(m.PUSH_REQUESTS, self.name, "ok")
         now = self.clock()
-        window_ms = (
-            int((self.limits.item_window_s + ITEM_WINDOW_MARGIN_S) * 1000)
-            if self.limits.item_window_s
-            else None
-        )
+        window_ms = self._window_ms()
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
             pipe.delete(self.keys.push_failures(self.name))
@@ -422,17 +418,19 @@ class ChannelPublisher:
             with redis_errors():
                 failures = int(self.client.incr(self.keys.push_failures(self.name)))
             pause = UNAVAILABLE_PAUSE_MS[min(failures, len(UNAVAILABLE_PAUSE_MS)) - 1]
-        not_before = None
-        if status == "unavailable" and self.limits.item_window_s:
-            # A timeout does not say the values were not taken: if they were, sending them
-            # again inside the item window is what Ozon refuses. Wait for the window.
-            window_ms = int((self.limits.item_window_s + ITEM_WINDOW_MARGIN_S) * 1000)
-            not_before = now + window_ms
-        self._mark_again({u.sku: claimed[u.sku] for u in updates}, not_before_ms=not_before)
-        self._mark_again(claimed, not_before_ms=None)
         metrics.inc(m.PUSH_REQUESTS, self.name, status)
+        window_ms = self._window_ms()
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
+            # LT: a change marked meanwhile keeps the earlier (true) first-change time.
+            pipe.zadd(self.keys.dirty(self.name), claimed, lt=True)
+            if status == "unavailable" and window_ms is not None:
+                # A timeout does not say the values were not taken: if they were, sending them
+                # again inside the item window is what Ozon refuses. Wait for the window.
+                sent: dict[FieldT, EncodableT] = dict.fromkeys(
+                    (u.sku for u in updates), now + window_ms
+                )
+                pipe.hset(self.keys.not_before(self.name), mapping=sent)
             pipe.set(self.keys.paused(self.name), now + pause, px=pause + 1_000)
             for update in updates:
                 self._log_push(pipe, update, f"request_{status}", "", claimed[update.sku], now)
@@ -448,16 +446,16 @@ class ChannelPublisher:
             pause_ms=pause,
         )
 
-    def _mark_again(self, claimed: dict[str, int], *, not_before_ms: int | None) -> None:
+    def _window_ms(self) -> int | None:
+        """The channel's per-item window with the safety margin (None: the channel has none)."""
+        if not self.limits.item_window_s:
+            return None
+        return int((self.limits.item_window_s + ITEM_WINDOW_MARGIN_S) * 1000)
+
+    def _mark_again(self, claimed: dict[str, int]) -> None:
         with redis_errors():
-            pipe = self.client.pipeline(transaction=False)
             # LT: a change marked meanwhile keeps the earlier (true) first-change time.
-            pipe.zadd(self.keys.dirty(self.name), claimed, lt=True)
-            if not_before_ms is not None:
-                pipe.hset(
-                    self.keys.not_before(self.name), mapping=dict.fromkeys(claimed, not_before_ms)
-                )
-            pipe.execute()
+            self.client.zadd(self.keys.dirty(self.name), claimed, lt=True)
 
     def _charge(self, requests: int) -> None:
         """Take what the marketplace billed beyond the request from the shared bucket, into
