@@ -11,7 +11,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import redis
 import typer
@@ -110,9 +110,19 @@ def worker(
     if not wanted:
         err.print("[red]error:[/red] --queues takes events and/or push")
         raise typer.Exit(2)
-    SimpleWorker(
+
+    class Worker(SimpleWorker):
+        """Also tells this process's channel senders to stop on a warm shutdown: the rounds in
+        flight settle, no new one starts."""
+
+        def request_stop(self, signum: Any, frame: Any) -> None:
+            engine.senders.request_stop()
+            super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    Worker(
         wanted, connection=engine.queue_client, maintenance_interval=MAINTENANCE_INTERVAL_S
     ).work(with_scheduler=WITH_SCHEDULER, logging_level="WARNING")
+    engine.senders.stop()
 
 
 @app.command()

@@ -27,16 +27,17 @@ import structlog
 from inventory_engine.config import Settings
 from inventory_engine.errors import InventoryError
 from inventory_engine.runtime import redact_url, redis_connection
-from inventory_engine.service import WAKE_INTERVAL_S, Engine
+from inventory_engine.service import Engine
 from inventory_engine.simulators.base import RunningServer
+from inventory_engine.timing import (
+    PUSH_KICK_INTERVAL_S,
+    SWEEP_INTERVAL_S,
+    WAKE_INTERVAL_S,
+    WORKER_STOP_TIMEOUT_S,
+)
 
 log = structlog.get_logger()
 
-SWEEP_INTERVAL_S = 1.0
-"""How often expired storefront holds are released; a hold outlives its TTL by at most this."""
-PUSH_KICK_INTERVAL_S = 5.0
-"""How often every channel's push is re-queued as a safety net (guarded: no pile-up)."""
-WORKER_STOP_TIMEOUT_S = 30.0
 
 
 class WorkerPool:

@@ -13,7 +13,6 @@ from typing import Any
 import structlog
 
 from inventory_engine.alerts import announce_oversold as announce_oversold_to
-from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.service import order_from_dict
 from workers.runtime import engine
 
@@ -34,25 +33,13 @@ def apply_order_event(channel: str, order: dict[str, Any]) -> dict[str, Any]:
 
 
 def publish_channel(channel: str) -> dict[str, Any]:
-    """Push everything the channel may receive now; come back when throttled items may go."""
+    """Start (or nudge) the channel's sender thread in this worker process and return: the
+    sender pushes everything the channel may receive now, and when it ends it queues the next
+    job or a wake-up for the next due time (``inventory_engine/sync/sender.py``)."""
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(channel=channel)
-    app = engine()
-    app.clear_push_guard(channel)  # before claiming: a change from now on queues a new job
-    report = app.publisher(channel).publish_until_idle()
-    due = report.next_due_ms
-    if due is not None:
-        if due <= wall_clock_ms():
-            app.schedule_pushes([channel])
-        else:
-            app.schedule_push_at(channel, due)
-    return {
-        "sent": report.sent,
-        "accepted": report.accepted,
-        "throttled": report.throttled,
-        "rejected": report.rejected,
-        "next_due_ms": due,
-    }
+    started = engine().start_push(channel)
+    return {"sender_started": started}
 
 
 def announce_oversold(channel: str, order_id: str) -> dict[str, Any]:

@@ -156,8 +156,15 @@ class ChannelError(InventoryError):
 
 
 class ChannelRateLimitedError(ChannelError):
-    def __init__(self, channel: str, message: str, *, retry_after_s: float) -> None:
+    """HTTP 429/420 (or Ozon's "slow down" 4xx). ``hinted``: the answer said how long to wait
+    (a header); without a hint ``retry_after_s`` is the client's default and the push path
+    backs off exponentially from about a second instead."""
+
+    def __init__(
+        self, channel: str, message: str, *, retry_after_s: float, hinted: bool = True
+    ) -> None:
         self.retry_after_s = retry_after_s
+        self.hinted = hinted
         super().__init__(channel, f"rate limited, retry after {retry_after_s:.1f} s: {message}")
 
 
@@ -372,7 +379,15 @@ def send(
         retry = retry_after_from(
             response.headers, retry_header, default_retry_s, now=now, min_date_s=min_date_wait_s
         )
-        raise ChannelRateLimitedError(channel, describe(response), retry_after_s=retry)
+        names = (retry_header,) if isinstance(retry_header, str) else retry_header
+        hinted = any(
+            retry_delay_s(response.headers.get(name), now=now, min_date_s=min_date_wait_s)
+            is not None
+            for name in names
+        )
+        raise ChannelRateLimitedError(
+            channel, describe(response), retry_after_s=retry, hinted=hinted
+        )
     if status >= 500:
         raise ChannelUnavailableError(
             channel, f"HTTP {status} on {method} {url}: {_short(response)}"

@@ -16,10 +16,15 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:oversold               hash  "<channel>|<order>|<sku>" -> JSON shortfall
     inv:{<account>}:unknown_skus           hash  "<channel>|<order>" -> JSON parked lines
     inv:{<account>}:counters               hash  oversold_orders, oversold_units, unknown_sku_orders
-    inv:{<account>}:dirty:<channel>        zset  sku -> ms of its first unpublished change
+    inv:{<account>}:dirty:<channel>        zset  sku -> ms from which it may be sent (the push
+                                                 path's delay queue; a fresh mark: its change ms)
+    inv:{<account>}:dirty_since:<channel>  hash  sku -> "first_ms allowed_ms" of a held mark
     inv:{<account>}:not_before:<channel>   hash  sku -> ms before which it may not be sent
     inv:{<account>}:inflight:<channel>     zset  sku -> lease end of a claimed, unsettled push
-    inv:{<account>}:inflight_since:<channel>   hash  sku -> first-change ms of an in-flight SKU
+    inv:{<account>}:claims:<channel>       hash  sku -> owner token and times of that claim
+    inv:{<account>}:senders:<channel>      zset  owner token -> lease end: requests in flight
+    inv:{<account>}:clock_offset           string  ms the push scripts add to the server's TIME
+                                                   (absent in production; tests jump ahead)
     inv:{<account>}:accepted:<channel>     hash  sku -> last value the channel accepted
     inv:{<account>}:parked:<channel>       hash  sku -> JSON of the channel's refusal
     inv:{<account>}:bucket:<channel>       hash  token bucket of the channel account
@@ -126,8 +131,18 @@ class AccountKeys:
     def inflight(self, channel: str) -> str:
         return f"{self.base}:inflight:{channel}"
 
-    def inflight_since(self, channel: str) -> str:
-        return f"{self.base}:inflight_since:{channel}"
+    def dirty_since(self, channel: str) -> str:
+        return f"{self.base}:dirty_since:{channel}"
+
+    def claims(self, channel: str) -> str:
+        return f"{self.base}:claims:{channel}"
+
+    def senders(self, channel: str) -> str:
+        return f"{self.base}:senders:{channel}"
+
+    @property
+    def clock_offset(self) -> str:
+        return f"{self.base}:clock_offset"
 
     def accepted(self, channel: str) -> str:
         return f"{self.base}:accepted:{channel}"

@@ -1,8 +1,10 @@
-"""Load the ledger's Lua scripts from package data and register them once per Redis client.
+"""Load the engine's Lua scripts from package data and register them once per Redis client.
 
-Each operation lives in ``lua/<name>.lua``; ``lua/_lib.lua`` (shared helpers and the common
-KEYS/ARGV prologue) is prepended to each. redis-py's ``Script`` computes the SHA once, calls
-EVALSHA and reloads on NOSCRIPT, so nothing here calls EVAL or SCRIPT LOAD by hand.
+The one loader for every ``.lua`` file: the ledger's (``inventory_engine/ledger/lua``) and the
+push path's (``inventory_engine/sync/lua``). Each operation lives in ``lua/<name>.lua``; a
+package's ``lua/_<library>.lua`` (shared helpers, the common KEYS/ARGV prologue) is prepended to
+each of its operations. redis-py's ``Script`` computes the SHA once, calls EVALSHA and reloads
+on NOSCRIPT, so nothing here calls EVAL or SCRIPT LOAD by hand.
 """
 
 from __future__ import annotations
@@ -22,22 +24,30 @@ SCRIPT_NAMES = (
     "change_on_hand",
     "resolve_unknown",
 )
-"""Every operation script; each file is named after the ledger method that calls it."""
+"""Every ledger operation script; each file is named after the ledger method that calls it."""
 
 
 @cache
-def script_source(name: str) -> str:
-    """The full source of one operation: the shared library followed by the operation.
+def lua_source(package: str, name: str, library: str | None = None) -> str:
+    """The full source of one script: the package's shared library (if any), then the script.
 
     Args:
-        name: file stem under ``inventory_engine/ledger/lua``.
+        package: the Python package holding a ``lua`` folder (``inventory_engine.sync``).
+        name: file stem under that folder.
+        library: file stem of the shared library prepended to it (``_lib``), or None.
     """
-    lua = files("inventory_engine.ledger").joinpath("lua")
-    library = lua.joinpath("_lib.lua").read_text(encoding="utf-8")
+    lua = files(package).joinpath("lua")
     body = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    return f"{library}\n{body}"
+    if library is None:
+        return body
+    return f"{lua.joinpath(f'{library}.lua').read_text(encoding='utf-8')}\n{body}"
+
+
+def script_source(name: str) -> str:
+    """The full source of one ledger operation: ``_lib.lua`` followed by the operation."""
+    return lua_source("inventory_engine.ledger", name, "_lib")
 
 
 def register_scripts(client: Redis) -> dict[str, Script]:
-    """Register every operation script on a client; cheap (no round trip until first call)."""
+    """Register every ledger script on a client; cheap (no round trip until first call)."""
     return {name: client.register_script(script_source(name)) for name in SCRIPT_NAMES}

@@ -68,6 +68,15 @@ PROPAGATION = MetricSpec(
     ("channel",),
     PROPAGATION_BUCKETS,
 )
+PROPAGATION_ALLOWED = MetricSpec(
+    "inventory_propagation_allowed_seconds",
+    Kind.HISTOGRAM,
+    "From the moment the channel's own limits allowed sending a change (the event itself, or "
+    "the end of the item window or rate wait that held it) until the channel accepted it, per "
+    "accepted item: the part of the propagation the engine controls.",
+    ("channel",),
+    PROPAGATION_BUCKETS,
+)
 THROTTLE_WAIT = MetricSpec(
     "inventory_throttle_wait_seconds",
     Kind.HISTOGRAM,
@@ -157,6 +166,7 @@ WORKER_PROCESSES = MetricSpec(
 
 METRICS: tuple[MetricSpec, ...] = (
     PROPAGATION,
+    PROPAGATION_ALLOWED,
     THROTTLE_WAIT,
     PUSH_DURATION,
     EVENTS,

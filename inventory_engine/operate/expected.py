@@ -114,14 +114,22 @@ class ChannelTargets:
             pipe.zmscore(self.keys.dirty(self.name), skus)
             pipe.hmget(self.keys.not_before(self.name), skus)
             pipe.hmget(self.keys.parked(self.name), skus)
-            accepted, dirty, not_before, parked = pipe.execute()
+            pipe.hmget(self.keys.dirty_since(self.name), skus)
+            pipe.hmget(self.keys.claims(self.name), skus)
+            accepted, due, not_before, parked, held, claims = pipe.execute()
+        # A pending change: marked (its first change is the due time, or kept beside a mark
+        # the item window holds), or claimed and in flight.
+        dirty = [
+            _first_change(score, since, claim)
+            for score, since, claim in zip(due, held, claims, strict=True)
+        ]
         # Read the counters after the marks: a change landing in between shows as pending.
         expected = self.expected(skus)
         return {
             sku: SkuMarks(
                 expected=expected[sku],
                 accepted=int(acc) if acc is not None else None,
-                pending_since_ms=int(float(since)) if since is not None else None,
+                pending_since_ms=since,
                 not_before_ms=int(nb) if nb is not None and int(nb) > self.clock() else None,
                 parked=Parked.decode(park) if park is not None else None,
             )
@@ -136,3 +144,12 @@ class ChannelTargets:
             raw = self.client.get(self.keys.paused(self.name))
         until = int(raw) if raw is not None else None
         return until if until is not None and until > self.clock() else None
+
+
+def _first_change(due: float | None, held: bytes | None, claim: bytes | None) -> int | None:
+    """The oldest unpublished change of a SKU from its push marks (None: nothing pending)."""
+    if claim is not None:  # "token first_ms allowed_ms prev_nb tainted"
+        return int(claim.split()[1])
+    if held is not None:  # "first_ms allowed_ms"
+        return int(held.split()[0])
+    return int(due) if due is not None else None

@@ -14,7 +14,6 @@ import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import TypeVar
 
 import redis
@@ -30,6 +29,7 @@ from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.errors import ConfigError
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
+from inventory_engine.ledger.scripts import lua_source
 from inventory_engine.sync.limits import LIMITS
 
 _T = TypeVar("_T")
@@ -106,8 +106,7 @@ class ReadPacer:
         self.keys = AccountKeys(account)
         self.clock = clock
         self.sleep = sleep
-        source = files("inventory_engine.sync").joinpath("lua", "take_tokens.lua")
-        self._take = client.register_script(source.read_text("utf-8"))
+        self._take = client.register_script(lua_source("inventory_engine.sync", "take_tokens"))
         self.requests = 0
         """Requests paid for so far (for reports and tests)."""
 
@@ -124,8 +123,8 @@ class ReadPacer:
             with redis_errors():
                 wait_ms = int(
                     self._take(
-                        keys=[key],
-                        args=[self.clock(), limits.capacity, limits.rate_per_s / 1000, cost],
+                        keys=[key, self.keys.clock_offset],
+                        args=[limits.capacity, limits.rate_per_s / 1000, cost],
                     )
                 )
             if wait_ms <= 0:

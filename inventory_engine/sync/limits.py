@@ -1,12 +1,16 @@
 """Each marketplace's limits as the push path applies them (reference §0), in one table.
 
-Token buckets are sized so that no 60-second window can exceed the marketplace's per-minute
-limit even if it counts a sliding window: capacity + rate × 60 s ≤ the limit.
+Where a marketplace counts requests per minute (Ozon, YM), its bucket is sized so that no 60-second
+window can exceed the limit even if it counts a sliding window: capacity + rate × 60 s ≤ the
+limit. WB's own limiter is a token bucket (burst 20, one per 200 ms): ours is the same, a little
+slower. Asserted in ``tests/unit/test_timing.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from inventory_engine.timing import ITEM_WINDOW_MARGIN_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +24,7 @@ class ChannelLimits:
         cost_per_item: the bucket counts items (YM: SKUs per minute), not requests.
         item_window_s: an item may be sent once per this many seconds (Ozon: 30).
         ceiling: the largest value the marketplace accepts.
+        concurrency: stock requests in flight at once, from every sender on every host.
     """
 
     max_batch: int
@@ -28,10 +33,10 @@ class ChannelLimits:
     cost_per_item: bool = False
     item_window_s: float | None = None
     ceiling: int | None = None
+    concurrency: int = 1
 
 
-ITEM_WINDOW_MARGIN_S = 0.5
-"""Sent this long after an item's window opens, so clock skew never earns TOO_MANY_REQUESTS."""
+__all__ = ["ITEM_WINDOW_MARGIN_S", "LIMITS", "ChannelLimits"]
 
 LIMITS: dict[str, ChannelLimits] = {
     # 80 stock requests/min per seller account; each (item, warehouse) once per 30 s;
@@ -42,10 +47,13 @@ LIMITS: dict[str, ChannelLimits] = {
         bucket_rate_per_s=70 / 60,
         item_window_s=30,
         ceiling=999_999,
+        # Two requests may be in flight (each on its own items): the answer time does not
+        # space the requests out, the bucket does.
+        concurrency=2,
     ),
     # 300 requests/min, burst 20, one every 200 ms: exactly WB's own bucket, a little slower.
     "wildberries": ChannelLimits(
-        max_batch=1_000, bucket_capacity=20, bucket_rate_per_s=4.8, ceiling=100_000
+        max_batch=1_000, bucket_capacity=20, bucket_rate_per_s=4.8, ceiling=100_000, concurrency=4
     ),
     # 100,000 SKUs/min counted on the request's SKUs.
     "yandex_market": ChannelLimits(
@@ -54,7 +62,12 @@ LIMITS: dict[str, ChannelLimits] = {
         bucket_rate_per_s=80_000 / 60,
         cost_per_item=True,
         ceiling=2_000_000_000,
+        # "At most N parallel requests per login/campaign" (420 beyond): 2 in a 2025 copy of
+        # the limits page, 4 in a 2026 one (reference §0, §9); the lower figure is kept.
+        concurrency=2,
     ),
     # The seller's own shop: no published limit; stay polite.
-    "webhook": ChannelLimits(max_batch=1_000, bucket_capacity=20, bucket_rate_per_s=20),
+    "webhook": ChannelLimits(
+        max_batch=1_000, bucket_capacity=20, bucket_rate_per_s=20, concurrency=2
+    ),
 }

@@ -1,26 +1,33 @@
 """ChannelPublisher: send one channel the latest values of the SKUs that changed.
 
-Level-triggered: the ledger marks a SKU dirty for each channel in the same script that changes
-it; a publish round claims the marked SKUs the channel may receive now, computes each value at
-that moment (latest wins, so many changes coalesce into one push), sends decreases before
-increases in batches of the channel's maximum, and records what the channel said:
+Level-triggered: the ledger marks a SKU for each channel in the same script that changes it; a
+publish round (:meth:`ChannelPublisher.publish_once`) pays the channel's token bucket, claims
+the marked SKUs the channel may receive now (exclusively: at most one value per SKU is in
+flight, see ``push_state.py``), computes each value at that moment (latest wins, so many
+changes coalesce into one push), sends decreases before increases in one request of the
+channel's maximum size, and settles what the channel said, for its own claim only:
 
-* accepted   -> remembered as the channel's value; Ozon's item window starts;
-* throttled  -> marked again, not before the channel's retry time;
-* retry      -> marked again (a passing per-item problem);
+* accepted   -> remembered as the channel's value; the item window (Ozon's 30 s) starts;
+* throttled  -> marked again, due when the channel's item window opens;
+* retry      -> marked again after a second (a passing per-item problem);
 * rejected   -> parked with the channel's reason, visible, not retried in a loop;
-* rate limited / unavailable / refused request -> everything marked again, the channel paused.
+* rate limited / refused request -> marked again, the channel paused (the hint, or back-off
+  from a second);
+* unavailable (5xx, timeout) -> the value may or may not have landed: marked again after a
+  back-off from a second, the remembered value forgotten so the latest is sent whatever it is.
 
-Nothing claimed is lost: every claimed SKU is either delivered, parked or marked again.
+Several rounds of one channel may run at once (threads, processes, hosts), each on its own
+SKUs. Nothing claimed is lost: every claimed SKU is settled, or its lease runs out and it is
+marked again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from importlib.resources import files
 from typing import Any
 
 import redis
@@ -33,42 +40,40 @@ from inventory_engine.channels.base import (
     ChannelRateLimitedError,
     ChannelRejectedError,
     ItemOutcome,
+    ItemResult,
+    PushResult,
     StockUpdate,
 )
 from inventory_engine.config import ChannelSettings
 from inventory_engine.constants import DEFAULT_ACCOUNT, PUSH_LOG_MAX_ENTRIES
 from inventory_engine.domain.allocation import ChannelShare, published_quantity
 from inventory_engine.domain.sales_rate import SalesRate, dynamic_buffer
+from inventory_engine.errors import InventoryError
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
 from inventory_engine.ledger.reads import LedgerReader
+from inventory_engine.ledger.scripts import lua_source
 from inventory_engine.metrics import definitions as m
 from inventory_engine.metrics.recorder import MetricsBatch, MetricsRecorder
-from inventory_engine.sync.limits import ITEM_WINDOW_MARGIN_S, LIMITS, ChannelLimits
+from inventory_engine.sync.limits import LIMITS, ChannelLimits
+from inventory_engine.sync.push_state import Claim, PushState, Settle, SettleItem
+from inventory_engine.timing import (
+    RETRY_ITEM_DELAY_MS,
+    claim_lease_ms,
+    failure_backoff_ms,
+    item_window_ms,
+)
 
 log = structlog.get_logger()
 
-SCAN_FACTOR = 4
-"""A round looks at up to this many times a batch of marked SKUs to find ones it may send."""
-RETRY_ITEM_DELAY_MS = 1_000
-"""A per-item RETRY waits this long, so a stuck item cannot spin the worker."""
-UNAVAILABLE_PAUSE_MS = (1_000, 2_000, 5_000, 10_000, 30_000, 60_000)
-"""Back-off after consecutive 5xx/timeouts of a channel."""
-CLAIM_LEASE_MS = 120_000
-"""A claimed SKU not settled within this time (its push worker died) is marked again. Longer
-than any round: a request times out after seconds."""
 REFUSED_PAUSE_MS = 60_000
 """Pause after a refused request (bad credentials, bad URL): an operator has to look."""
 
 
-def _lua(name: str) -> str:
-    return files("inventory_engine.sync").joinpath("lua", f"{name}.lua").read_text("utf-8")
-
-
 @dataclass
 class PublishReport:
-    """What one round did. ``next_due_ms``: when marked SKUs become sendable (None: nothing
-    waits; now or earlier: call again at once)."""
+    """What one or more rounds did. ``next_due_ms`` (this process's clock): when marked SKUs
+    become sendable (None: nothing is marked; now or earlier: call again at once)."""
 
     claimed: int = 0
     sent: int = 0
@@ -79,9 +84,22 @@ class PublishReport:
     rejected: int = 0
     not_listed: int = 0
     requests: int = 0
+    stale: int = 0
+    busy: bool = False
+    """The channel's request slots were all taken (by other senders): nothing was claimed."""
     next_due_ms: int | None = None
     latencies_ms: list[int] = field(default_factory=list)
     """For each accepted item: first unpublished change → accepted."""
+    allowed_latencies_ms: list[int] = field(default_factory=list)
+    """For each accepted item: the instant the channel's limits allowed it → accepted."""
+
+    def add(self, other: PublishReport) -> None:
+        for name in COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.latencies_ms.extend(other.latencies_ms)
+        self.allowed_latencies_ms.extend(other.allowed_latencies_ms)
+        self.next_due_ms = other.next_due_ms
+        self.busy = other.busy
 
 
 COUNTS = (
@@ -94,12 +112,20 @@ COUNTS = (
     "rejected",
     "not_listed",
     "requests",
+    "stale",
 )
+
+_ITEM_SETTLE = {
+    ItemOutcome.ACCEPTED: Settle.ACCEPTED,
+    ItemOutcome.REJECTED: Settle.REJECTED,
+    ItemOutcome.THROTTLED: Settle.THROTTLED,
+    ItemOutcome.RETRY: Settle.RETRY,
+}
 
 
 class ChannelPublisher:
-    """Pushes one configured channel. Safe to run in several processes at once: claiming is
-    atomic and the token bucket lives in Redis."""
+    """Pushes one configured channel. Safe to run in several threads, processes and hosts at
+    once: claims are exclusive and the token bucket lives in Redis, on the server's clock."""
 
     def __init__(
         self,
@@ -124,84 +150,117 @@ class ChannelPublisher:
             max=settings.max,
             ceiling=self.limits.ceiling,
         )
+        self.window_ms = item_window_ms(self.limits.item_window_s)
+        self.state = PushState(
+            client,
+            self.name,
+            keys=self.keys,
+            window_ms=self.window_ms,
+            lease_ms=claim_lease_ms(settings.timeout_s),
+            concurrency=self.limits.concurrency,
+        )
         self.reader = LedgerReader(client, account=account)
         self.metrics = MetricsRecorder(client, account=account)
-        self._claim = client.register_script(_lua("claim_dirty"))
-        self._take = client.register_script(_lua("take_tokens"))
+        self._take = client.register_script(lua_source("inventory_engine.sync", "take_tokens"))
 
     # -- one round -----------------------------------------------------------------------------
 
     def publish_once(self) -> PublishReport:
-        """Claim what may be sent now, send it, record the answers."""
+        """Pay for a request, claim what may be sent now, send it, settle the answers."""
         report = PublishReport()
-        now = self.clock()
-        with redis_errors():
-            paused = self.client.get(self.keys.paused(self.name))
-        if paused is not None and int(paused) > now:
-            report.next_due_ms = int(paused)
-            return report
-        claimed, held, next_due = self._claim_due(now)
-        report.claimed = len(claimed)
-        report.next_due_ms = next_due
-        if not claimed:
-            return report
-        updates = self._updates(claimed, report)
-        if updates:
-            wait_ms = self._take_tokens(len(updates), now)
+        per_request = not self.limits.cost_per_item
+        if per_request:
+            wait_ms = self._take_tokens(1)
             if wait_ms:
-                self._mark_again(claimed)
-                self._release(claimed)
-                report.next_due_ms = now + wait_ms
+                report.next_due_ms = self.clock() + wait_ms
                 return report
-            self._send(updates, claimed, held, report)
-        self._release(claimed)
-        if report.next_due_ms is None and self._has_marks():
-            report.next_due_ms = self.clock()
+        claim = self.state.claim(self.limits.max_batch)
+        report.claimed = len(claim.skus)
+        report.busy = claim.slots_full
+        report.next_due_ms = self._local(claim.next_due_ms, claim.now_ms)
+        if not claim.skus:
+            if per_request:
+                self._take_tokens(1, "refund")
+            return report
+        settles: list[SettleItem] = []
+        try:
+            self._round(claim, per_request, settles, report)
+        except BaseException:
+            # Whatever broke (Redis, a bug): what was claimed and not answered goes back now
+            # rather than when the lease runs out; what was answered keeps its answer.
+            done = {item.sku for item in settles}
+            settles += [
+                SettleItem(c.sku, Settle.AMBIGUOUS, delay_ms=RETRY_ITEM_DELAY_MS)
+                for c in claim.skus
+                if c.sku not in done
+            ]
+            with contextlib.suppress(InventoryError):
+                self.state.settle(claim.token, settles)
+            raise
         return report
 
-    def publish_until_idle(self, *, max_rounds: int = 100) -> PublishReport:
-        """Rounds until nothing is sendable now; the totals of all rounds."""
+    def _round(
+        self,
+        claim: Claim,
+        per_request: bool,
+        settles: list[SettleItem],
+        report: PublishReport,
+    ) -> None:
+        updates = self.values_to_send(claim, settles, report)
+        if not updates and per_request:
+            self._take_tokens(1, "refund")
+        if updates and not per_request:
+            wait_ms = self._take_tokens(len(updates))
+            if wait_ms:  # not sent: marked again, due when the bucket has refilled
+                settles += [SettleItem(u.sku, Settle.RETRY, delay_ms=wait_ms) for u in updates]
+                updates = []
+        results: list[ItemResult] = []
+        failed: ChannelError | None = None
+        duration_s = 0.0
+        if updates:
+            results, duration_s, failed = self._send(updates, settles, report)
+        pause_ms = max(item.delay_ms for item in settles) if failed is not None else 0
+        settled = self.state.settle(claim.token, settles, pause_ms=pause_ms)
+        report.stale = settled.stale
+        report.next_due_ms = self._local(settled.next_due_ms, settled.now_ms)
+        if updates:
+            self._record(claim, updates, results, failed, duration_s, settled.now_ms)
+            accepted = {i.update.sku for i in results if i.outcome is ItemOutcome.ACCEPTED}
+            for c in claim.skus:
+                if c.sku in accepted:
+                    report.latencies_ms.append(max(0, settled.now_ms - c.first_ms))
+                    allowed = max(c.allowed_ms, c.first_ms)
+                    report.allowed_latencies_ms.append(max(0, settled.now_ms - allowed))
+
+    def publish_until_idle(
+        self, *, max_rounds: int = 100, budget_s: float | None = None
+    ) -> PublishReport:
+        """Rounds until nothing is sendable now (or the time budget is spent); the totals."""
         total = PublishReport()
+        deadline = time.monotonic() + budget_s if budget_s is not None else None
         for _ in range(max_rounds):
             report = self.publish_once()
-            for name in COUNTS:
-                setattr(total, name, getattr(total, name) + getattr(report, name))
-            total.latencies_ms.extend(report.latencies_ms)
-            total.next_due_ms = report.next_due_ms
-            if report.claimed == 0 or (
-                report.next_due_ms is not None and report.next_due_ms > self.clock()
-            ):
+            total.add(report)
+            due = report.next_due_ms
+            if due is None or due > self.clock():
+                break
+            if deadline is not None and time.monotonic() >= deadline:
                 break
         return total
 
+    def _local(self, due_ms: int | None, server_now_ms: int) -> int | None:
+        """A server due time on this process's clock (wake-ups are scheduled locally)."""
+        if due_ms is None:
+            return None
+        return self.clock() + max(0, due_ms - server_now_ms)
+
     # -- steps ---------------------------------------------------------------------------------
 
-    def _claim_due(self, now: int) -> tuple[dict[str, int], set[str], int | None]:
-        """Claimed SKUs with the time of their first unpublished change, the SKUs among them
-        that the channel's per-item window held back, and when the next held one is due."""
-        batch = self.limits.max_batch
-        with redis_errors():
-            next_due, flat = self._claim(
-                keys=[
-                    self.keys.dirty(self.name),
-                    self.keys.not_before(self.name),
-                    self.keys.inflight(self.name),
-                    self.keys.inflight_since(self.name),
-                ],
-                args=[now, batch, batch * SCAN_FACTOR, CLAIM_LEASE_MS],
-            )
-        claimed: dict[str, int] = {}
-        held: set[str] = set()
-        for i in range(0, len(flat), 3):
-            sku, since = _text(flat[i]), int(float(flat[i + 1]))
-            claimed[sku] = since
-            if int(flat[i + 2]) > since:
-                held.add(sku)
-        return claimed, held, (int(next_due) if int(next_due) >= 0 else None)
-
-    def _updates(self, claimed: dict[str, int], report: PublishReport) -> list[StockUpdate]:
-        """Values to send now, decreases first; unchanged and unlisted SKUs are settled here."""
-        skus = list(claimed)
+    def values_to_send(
+        self, claim: Claim, settles: list[SettleItem], report: PublishReport
+    ) -> list[StockUpdate]:
+        """Values to send now, decreases first; unchanged and unlisted SKUs go to ``settles``."""
+        skus = [c.sku for c in claim.skus]
         targets = self.target_values(skus, store_rates=True)
         item_ids = self._item_ids(skus)
         with redis_errors():
@@ -214,10 +273,12 @@ class ChannelPublisher:
             item_id = item_ids.get(sku)
             if item_id is None:
                 report.not_listed += 1  # not sold on this channel: nothing to tell it
+                settles.append(SettleItem(sku, Settle.NOT_LISTED))
                 continue
             value = targets[sku]
             if accepted.get(sku) == value:
                 report.unchanged += 1  # the channel already shows it: coalesced away
+                settles.append(SettleItem(sku, Settle.UNCHANGED))
                 continue
             # Decreases first: a falling number is what prevents an oversell.
             rank = 0 if value < accepted.get(sku, value + 1) else 1
@@ -286,95 +347,154 @@ class ChannelPublisher:
                 ids[sku] = str(value)
         return ids
 
-    def _take_tokens(self, items: int, now: int) -> int:
+    def _take_tokens(self, cost: int, mode: str = "") -> int:
+        """Take ``cost`` from the channel's bucket: 0, or the ms until it could be taken.
+        ``mode``: "charge" (into debt) or "refund" (give back)."""
         limits = self.limits
-        cost = items if limits.cost_per_item else 1
+        args: list[Any] = [limits.bucket_capacity, limits.bucket_rate_per_s / 1000, cost]
+        if mode:
+            args.append(mode)
         with redis_errors():
-            wait = self._take(
-                keys=[self.keys.bucket(self.name)],
-                args=[now, limits.bucket_capacity, limits.bucket_rate_per_s / 1000, cost],
-            )
+            wait = self._take(keys=[self.keys.bucket(self.name), self.keys.clock_offset], args=args)
         return int(wait)
 
     def _send(
-        self,
-        updates: list[StockUpdate],
-        claimed: dict[str, int],
-        held: set[str],
-        report: PublishReport,
-    ) -> None:
+        self, updates: list[StockUpdate], settles: list[SettleItem], report: PublishReport
+    ) -> tuple[list[ItemResult], float, ChannelError | None]:
+        """One request; appends each update's settle item. Returns the per-item results, the
+        request's duration and the whole-request failure (if it failed)."""
         report.requests += 1
         report.sent += len(updates)
-        sent_ms = self.clock()
         started = time.perf_counter()
-        metrics = MetricsBatch()
-        for update in updates:
-            # Held by Ozon's window: the whole time since the change was spent waiting for it.
-            waited = sent_ms - claimed[update.sku] if update.sku in held else 0
-            metrics.observe(m.THROTTLE_WAIT, max(0, waited) / 1000, self.name)
         try:
             result = self.channel.push_stock(updates)
         except ChannelError as exc:
-            metrics.observe(m.PUSH_DURATION, time.perf_counter() - started, self.name)
-            self._request_failed(exc, claimed, updates, metrics, report)
-            return
+            settles += self.failure_items(exc, updates)
+            return [], time.perf_counter() - started, exc
         duration_s = time.perf_counter() - started
         if result.billed_extra:
-            self._charge(result.billed_extra)
-        metrics.observe(m.PUSH_DURATION, duration_s, self.name)
-        metrics.inc(m.PUSH_REQUESTS, self.name, "ok")
-        now = self.clock()
-        window_ms = self._window_ms()
+            self._take_tokens(result.billed_extra, "charge")
+        items = self.answer_items(updates, result, settles, report)
+        return items, duration_s, None
+
+    def answer_items(
+        self,
+        updates: list[StockUpdate],
+        result: PushResult,
+        settles: list[SettleItem],
+        report: PublishReport,
+    ) -> list[ItemResult]:
+        """The channel's answer for each update (appended to ``settles``); an update the answer
+        skipped is unclear and sent again."""
+        answered = {item.update.sku for item in result.items}
+        items = list(result.items) + [  # an update the answer skipped: unclear, send again
+            ItemResult(u, ItemOutcome.RETRY, code="NOT_IN_ANSWER")
+            for u in updates
+            if u.sku not in answered
+        ]
+        for item in items:
+            outcome = _ITEM_SETTLE[item.outcome]
+            delay = 0
+            parked = ""
+            if outcome is Settle.ACCEPTED:
+                report.accepted += 1
+            elif outcome is Settle.REJECTED:
+                report.rejected += 1
+                parked = _parked(item.code, item.message, item.update, self.clock())
+                log.warning(
+                    "stock_push_item_rejected",
+                    channel=self.name,
+                    sku=item.update.sku,
+                    code=item.code,
+                    quantity=item.update.quantity,
+                )
+            elif outcome is Settle.THROTTLED:
+                report.throttled += 1
+                delay = int((item.retry_after_s or 0) * 1000) or (self.window_ms or 1_000)
+            else:
+                report.retried += 1
+                delay = RETRY_ITEM_DELAY_MS
+            settles.append(
+                SettleItem(item.update.sku, outcome, item.update.quantity, delay, parked)
+            )
+        return items
+
+    def failure_items(self, exc: ChannelError, updates: list[StockUpdate]) -> list[SettleItem]:
+        """The items of a failed request, marked again after the pause the channel now takes
+        (each item's ``delay_ms``; the settle sets the pause on the server's clock): the
+        marketplace's hint, or a back-off from a second. A failure that may have landed (5xx,
+        timeout, an unreadable answer) is ambiguous: the remembered value is forgotten."""
+        outcome = Settle.RETRY
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
+            pipe.incr(self.keys.push_failures(self.name))
+            pipe.pexpire(self.keys.push_failures(self.name), 600_000)
+            failures = int(pipe.execute()[0])
+        if isinstance(exc, ChannelRateLimitedError):
+            pause = int(exc.retry_after_s * 1000) if exc.hinted else failure_backoff_ms(failures)
+        elif isinstance(exc, ChannelRejectedError):
+            pause = REFUSED_PAUSE_MS
+        else:
+            outcome = Settle.AMBIGUOUS
+            pause = failure_backoff_ms(failures)
+        pause = max(pause, 1)
+        return [SettleItem(u.sku, outcome, u.quantity, pause) for u in updates]
+
+    def _record(
+        self,
+        claim: Claim,
+        updates: list[StockUpdate],
+        results: list[ItemResult],
+        failed: ChannelError | None,
+        duration_s: float,
+        now: int,
+    ) -> None:
+        """Metrics, the push log and one log line for a request that was sent."""
+        times = {c.sku: c for c in claim.skus}
+        metrics = MetricsBatch()
+        metrics.observe(m.PUSH_DURATION, duration_s, self.name)
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            if failed is not None:
+                status = _failure_status(failed)
+                metrics.inc(m.PUSH_REQUESTS, self.name, status)
+                for update in updates:
+                    first = times[update.sku].first_ms
+                    self._log_push(pipe, update, f"request_{status}", "", first, now)
+                self.metrics.write(metrics, pipe)
+                pipe.execute()
+                log.warning(
+                    "stock_push",
+                    channel=self.name,
+                    items=len(updates),
+                    outcome=status,
+                    error=str(failed),
+                )
+                return
             pipe.delete(self.keys.push_failures(self.name))
-            for item in result.items:
-                sku, since = item.update.sku, claimed[item.update.sku]
+            metrics.inc(m.PUSH_REQUESTS, self.name, "ok")
+            for item in results:
+                claimed = times[item.update.sku]
+                held = max(0, claimed.allowed_ms - claimed.first_ms)
+                metrics.observe(m.THROTTLE_WAIT, held / 1000, self.name)
                 metrics.inc(m.PUSH_ITEMS, self.name, item.outcome.value)
-                self._log_push(pipe, item.update, item.outcome.value, item.code, since, now)
+                self._log_push(
+                    pipe, item.update, item.outcome.value, item.code, claimed.first_ms, now
+                )
                 if item.outcome is ItemOutcome.ACCEPTED:
-                    report.accepted += 1
-                    report.latencies_ms.append(max(0, now - since))
-                    metrics.observe(m.PROPAGATION, max(0, now - since) / 1000, self.name)
-                    pipe.hset(self.keys.accepted(self.name), sku, item.update.quantity)
-                    pipe.hdel(self.keys.parked(self.name), sku)
-                    if window_ms is not None:
-                        pipe.hset(self.keys.not_before(self.name), sku, now + window_ms)
-                elif item.outcome is ItemOutcome.REJECTED:
-                    report.rejected += 1
-                    pipe.hset(
-                        self.keys.parked(self.name),
-                        sku,
-                        _parked(item.code, item.message, item.update, now),
-                    )
-                    log.warning(
-                        "stock_push_item_rejected",
-                        channel=self.name,
-                        sku=sku,
-                        code=item.code,
-                        quantity=item.update.quantity,
-                    )
-                else:
-                    delay = (
-                        int((item.retry_after_s or 0) * 1000)
-                        if item.outcome is ItemOutcome.THROTTLED
-                        else RETRY_ITEM_DELAY_MS
-                    )
-                    if item.outcome is ItemOutcome.THROTTLED:
-                        report.throttled += 1
-                    else:
-                        report.retried += 1
-                    pipe.zadd(self.keys.dirty(self.name), {sku: since}, lt=True)
-                    pipe.hset(self.keys.not_before(self.name), sku, now + max(delay, 1))
+                    latency = max(0, now - claimed.first_ms)
+                    allowed = max(0, now - max(claimed.allowed_ms, claimed.first_ms))
+                    metrics.observe(m.PROPAGATION, latency / 1000, self.name)
+                    metrics.observe(m.PROPAGATION_ALLOWED, allowed / 1000, self.name)
             self.metrics.write(metrics, pipe)
             pipe.execute()
         log.info(
             "stock_push",
             channel=self.name,
-            items=len(updates),
-            accepted=sum(1 for i in result.items if i.outcome is ItemOutcome.ACCEPTED),
-            throttled=sum(1 for i in result.items if i.outcome is ItemOutcome.THROTTLED),
-            rejected=sum(1 for i in result.items if i.outcome is ItemOutcome.REJECTED),
+            items=len(results),
+            accepted=sum(1 for i in results if i.outcome is ItemOutcome.ACCEPTED),
+            throttled=sum(1 for i in results if i.outcome is ItemOutcome.THROTTLED),
+            rejected=sum(1 for i in results if i.outcome is ItemOutcome.REJECTED),
             outcome="ok",
             duration_ms=round(duration_s * 1000, 1),
         )
@@ -398,93 +518,14 @@ class ChannelPublisher:
             approximate=True,
         )
 
-    def _request_failed(
-        self,
-        exc: ChannelError,
-        claimed: dict[str, int],
-        updates: list[StockUpdate],
-        metrics: MetricsBatch,
-        report: PublishReport,
-    ) -> None:
-        now = self.clock()
-        if isinstance(exc, ChannelRateLimitedError):
-            pause = int(exc.retry_after_s * 1000)
-            status = "rate_limited"
-        elif isinstance(exc, ChannelRejectedError):
-            pause = REFUSED_PAUSE_MS
-            status = "rejected"
-        else:
-            status = "unavailable"
-            with redis_errors():
-                failures = int(self.client.incr(self.keys.push_failures(self.name)))
-            pause = UNAVAILABLE_PAUSE_MS[min(failures, len(UNAVAILABLE_PAUSE_MS)) - 1]
-        metrics.inc(m.PUSH_REQUESTS, self.name, status)
-        window_ms = self._window_ms()
-        with redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            # LT: a change marked meanwhile keeps the earlier (true) first-change time.
-            pipe.zadd(self.keys.dirty(self.name), claimed, lt=True)
-            if status == "unavailable" and window_ms is not None:
-                # A timeout does not say the values were not taken: if they were, sending them
-                # again inside the item window is what Ozon refuses. Wait for the window.
-                sent: dict[FieldT, EncodableT] = dict.fromkeys(
-                    (u.sku for u in updates), now + window_ms
-                )
-                pipe.hset(self.keys.not_before(self.name), mapping=sent)
-            pipe.set(self.keys.paused(self.name), now + pause, px=pause + 1_000)
-            for update in updates:
-                self._log_push(pipe, update, f"request_{status}", "", claimed[update.sku], now)
-            self.metrics.write(metrics, pipe)
-            pipe.execute()
-        report.next_due_ms = now + pause
-        log.warning(
-            "stock_push",
-            channel=self.name,
-            items=len(updates),
-            outcome=status,
-            error=str(exc),
-            pause_ms=pause,
-        )
 
-    def _window_ms(self) -> int | None:
-        """The channel's per-item window with the safety margin (None: the channel has none)."""
-        if not self.limits.item_window_s:
-            return None
-        return int((self.limits.item_window_s + ITEM_WINDOW_MARGIN_S) * 1000)
-
-    def _mark_again(self, claimed: dict[str, int]) -> None:
-        with redis_errors():
-            # LT: a change marked meanwhile keeps the earlier (true) first-change time.
-            self.client.zadd(self.keys.dirty(self.name), claimed, lt=True)
-
-    def _charge(self, requests: int) -> None:
-        """Take what the marketplace billed beyond the request from the shared bucket, into
-        debt if need be: the following sends wait until it has refilled."""
-        limits = self.limits
-        with redis_errors():
-            self._take(
-                keys=[self.keys.bucket(self.name)],
-                args=[
-                    self.clock(),
-                    limits.bucket_capacity,
-                    limits.bucket_rate_per_s / 1000,
-                    requests,
-                    "charge",
-                ],
-            )
-
-    def _release(self, claimed: dict[str, int]) -> None:
-        """The claimed SKUs are settled (delivered, parked or marked again): end their lease."""
-        skus = list(claimed)
-        with redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            pipe.zrem(self.keys.inflight(self.name), *skus)
-            pipe.hdel(self.keys.inflight_since(self.name), *skus)
-            pipe.execute()
-
-    def _has_marks(self) -> bool:
-        with redis_errors():
-            return bool(self.client.zcard(self.keys.dirty(self.name)))
+def _failure_status(exc: ChannelError) -> str:
+    """The ``status`` label of a failed request."""
+    if isinstance(exc, ChannelRateLimitedError):
+        return "rate_limited"
+    if isinstance(exc, ChannelRejectedError):
+        return "rejected"
+    return "unavailable"
 
 
 def _parked(code: str, message: str, update: StockUpdate, now_ms: int) -> str:

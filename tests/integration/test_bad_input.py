@@ -23,7 +23,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
-from rq import SimpleWorker
 
 import workers.runtime
 from inventory_engine.api import create_app
@@ -33,6 +32,7 @@ from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.service import Engine
 from inventory_engine.simulators.base import serve_in_thread
 from inventory_engine.simulators.sandbox import Sandbox, sandbox_channels, start_sandbox
+from tests.integration import burst
 
 pytestmark = pytest.mark.integration
 
@@ -276,9 +276,7 @@ def assert_ym_answer(answer: httpx.Response, allowed: set[int], case: str) -> No
 
 
 def run_workers(engine: Engine) -> None:
-    SimpleWorker([engine.events], connection=engine.queue_client).work(
-        burst=True, logging_level="WARNING"
-    )
+    burst.run_workers(engine, queues=[engine.events])
 
 
 def assert_no_failed_jobs(engine: Engine) -> None:

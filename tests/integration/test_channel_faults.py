@@ -7,10 +7,11 @@ them). Then the faults stop and the engine settles:
 * the simulators counted no broken limit (``violations == {}``: rate limits, batch sizes, Ozon's
   30 s per-item window);
 * retries back off: after each failed stock request the next one to that marketplace came no
-  sooner than the publisher's pause (1, 2, 5, 10, 30, 60 s for consecutive 5xx/timeouts; the
+  sooner than the publisher's pause (1, 2, 4, 8, 15, 30 s for consecutive 5xx/timeouts; the
   marketplace's retry time for a 429/420), read from the simulators' own request logs.
 
-Time is virtual: the publishers and the simulators share one clock that runs with the wall clock
+Time is virtual: the publishers, the simulators and the push path's Lua scripts (through the
+``clock_offset`` key they add to the server's TIME) share one clock that runs with the wall clock
 and is moved ahead by the test, so Ozon's 30 s window and minute-long pauses cost no real time.
 """
 
@@ -24,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-from rq import SimpleWorker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import workers.runtime
@@ -34,12 +34,15 @@ from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.errors import InsufficientStockError
 from inventory_engine.intake.storefront import stock_body
 from inventory_engine.ledger.catalog import CatalogEntry
+from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.service import Engine
 from inventory_engine.simulators import ozon, wildberries, yandex_market
 from inventory_engine.simulators.base import RunningServer, serve_in_thread
 from inventory_engine.simulators.sandbox import channels_for_urls
-from inventory_engine.sync.publisher import UNAVAILABLE_PAUSE_MS, ChannelPublisher
+from inventory_engine.sync.publisher import ChannelPublisher
+from inventory_engine.timing import FAILURE_BACKOFF_MS
+from tests.integration import burst
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -78,10 +81,12 @@ ITEM_ERRORS = {"ozon", "wb"}
 
 
 class VirtualClock:
-    """Epoch ms that run with the wall clock, plus whatever the test jumped ahead."""
+    """Epoch ms that run with the wall clock, plus whatever the test jumped ahead; the jump is
+    written to the server too (the push scripts' ``clock_offset``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: Any = None) -> None:
         self.skew_ms = 0
+        self.client = client
 
     def ms(self) -> int:
         return wall_clock_ms() + self.skew_ms
@@ -91,6 +96,8 @@ class VirtualClock:
 
     def advance(self, ms: int) -> None:
         self.skew_ms += ms
+        if self.client is not None:
+            self.client.set(AccountKeys().clock_offset, self.skew_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +188,7 @@ def harness(request, real_client, monkeypatch) -> Iterator[Harness]:
     """The simulators on the virtual clock, the engine pointed at them, SKUS in the catalog.
     ``wb_error_cost`` (indirect parameter, default 10 as WB bills): requests a WB 4xx costs."""
     wb_error_cost = getattr(request, "param", {}).get("wb_error_cost", 10)
-    clock = VirtualClock()
+    clock = VirtualClock(real_client)
     apps: dict[str, Callable[[], Any]] = {
         "ozon": lambda: ozon.create_app(
             ozon.OzonSimConfig(auto_products=True), clock=clock.seconds
@@ -204,6 +211,7 @@ def harness(request, real_client, monkeypatch) -> Iterator[Harness]:
         ]
         engine = VirtualTimeEngine(Settings(), real_client, channels=channels)
         engine.clock = clock
+        engine.senders.linger_ms = 0  # no waiting in real time for a virtual due time
         monkeypatch.setattr(workers.runtime, "_engine", engine)
         engine.catalog.import_entries(
             [
@@ -227,10 +235,9 @@ def harness(request, real_client, monkeypatch) -> Iterator[Harness]:
 
 
 def run_workers(engine: Engine) -> None:
-    """Drain both queues with a real RQ SimpleWorker (burst: returns when they are empty)."""
-    SimpleWorker([engine.events, engine.pushes], connection=engine.queue_client).work(
-        burst=True, logging_level="WARNING"
-    )
+    """Drain both queues with a real RQ SimpleWorker (burst: returns when they are empty), and
+    wait for the channel senders its push jobs started; again while they queued more."""
+    burst.run_workers(engine)
 
 
 def tick(harness: Harness, *, kick: bool) -> None:
@@ -334,7 +341,7 @@ def assert_backed_off(log: RequestLog, channel: str) -> dict[str, int]:
             failures += 1
             seen["unavailable"] += 1
             seen["escalated"] += failures > 1
-            least = UNAVAILABLE_PAUSE_MS[min(failures, len(UNAVAILABLE_PAUSE_MS)) - 1]
+            least = FAILURE_BACKOFF_MS[min(failures, len(FAILURE_BACKOFF_MS)) - 1]
         else:
             failures = 0  # answered (2xx, or WB's 409 naming items): the back-off starts over
             continue
@@ -419,8 +426,9 @@ def test_under_faults_every_item_ends_at_its_latest_value_within_the_limits(harn
     pushes = engine_pushes(harness.engine)
     assert {("ozon", "retry"), ("wb", "retry")} <= pushes  # item errors met and sent again
 
-    # A whole outage: YM answers only 5xx for 40 s. The pauses grow 1, 2, 5, 10 s (requests
-    # at 0, 1, 3, 8, 18 s; the next one is due at 48 s): no hammering, no giving up.
+    # A whole outage: YM answers only 5xx for 40 s. The pauses grow 1, 2, 4, 8, 15 s
+    # (requests at 0, 1, 3, 7, 15, 30 s; the next one is due at 60 s): no hammering, no giving
+    # up.
     engine, clock, log = harness.engine, harness.clock, harness.logs["ym"]
     before = len(log.stock_requests("ym"))
     harness.set_faults("ym", {"error_rate": 1.0})
@@ -434,8 +442,8 @@ def test_under_faults_every_item_ends_at_its_latest_value_within_the_limits(harn
     outage = [r for r in log.stock_requests("ym")[before:] if r.started_ms - began < OUTAGE_MS]
     assert all(row.status >= 500 for row in outage)
     gaps = [b.started_ms - a.started_ms for a, b in itertools.pairwise(outage)]
-    assert len(gaps) in (3, 4), gaps
-    for gap, pause in zip(gaps, UNAVAILABLE_PAUSE_MS, strict=False):
+    assert len(gaps) in (4, 5), gaps
+    for gap, pause in zip(gaps, FAILURE_BACKOFF_MS, strict=False):
         assert gap >= pause, gaps
     harness.set_faults("ym", {})
     settle(harness)

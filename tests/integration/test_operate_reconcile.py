@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import Result
-from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 from typer.testing import CliRunner
 
@@ -31,6 +30,7 @@ from inventory_engine.service import Engine, order_to_dict
 from inventory_engine.simulators import ozon, wildberries, yandex_market
 from inventory_engine.simulators.base import RunningServer, serve_in_thread
 from inventory_engine.simulators.sandbox import channels_for_urls
+from tests.integration.burst import BurstWorker, run_workers
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +38,8 @@ OZON_SKU = 555
 WB_CHRT = 777
 
 
-class ThreadWorker(SimpleWorker):
-    """A SimpleWorker that can run outside the main thread (no signal handlers)."""
+class ThreadWorker(BurstWorker):
+    """A burst worker that can run outside the main thread (no signal handlers)."""
 
     death_penalty_class = TimerDeathPenalty
 
@@ -63,9 +63,7 @@ class Harness:
 
     def work(self) -> None:
         """Drain both queues with a real RQ worker (burst)."""
-        SimpleWorker(
-            [self.engine.events, self.engine.pushes], connection=self.engine.queue_client
-        ).work(burst=True, logging_level="WARNING")
+        run_workers(self.engine)
 
     def url(self, name: str) -> str:
         return self.sims[name].url
@@ -291,7 +289,12 @@ def test_reconcile_reports_what_is_stuck_and_retry_sends_it_again(harness):
     assert engine.reader.order("ozon", "P-9") is not None
     code, payload = harness.json("reconcile", "--channel", "wb")
     assert code == 0, payload
-    assert payload["stuck"] == {"failed_jobs": [], "parked": [], "unknown_orders": []}
+    assert payload["stuck"] == {
+        "failed_jobs": [],
+        "parked": [],
+        "unknown_orders": [],
+        "dead_letters": [],
+    }
     assert harness.json("reconcile")[1]["stuck"]["failed_jobs"] == []
 
 

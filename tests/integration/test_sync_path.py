@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rq import SimpleWorker
 
 import workers.runtime
 from inventory_engine.channels.ozon_notifications import parse_notification
@@ -17,6 +16,7 @@ from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.service import Engine
 from inventory_engine.simulators.sandbox import sandbox_channels, start_sandbox
+from tests.integration import burst
 
 pytestmark = pytest.mark.integration
 
@@ -50,10 +50,8 @@ def engine(real_client, sandbox, monkeypatch):
 
 
 def run_workers(app: Engine) -> None:
-    """Drain both queues with a real RQ SimpleWorker (burst: returns when they are empty)."""
-    SimpleWorker([app.events, app.pushes], connection=app.queue_client).work(
-        burst=True, logging_level="WARNING"
-    )
+    """Drain both queues with a real RQ worker (burst) and wait for the senders it started."""
+    burst.run_workers(app)
 
 
 def shown(sandbox, name: str) -> dict[str, int]:

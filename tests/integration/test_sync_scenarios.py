@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from rq import SimpleWorker
 
 import workers.runtime
 from inventory_engine.api import create_app
@@ -30,6 +29,7 @@ from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.service import Engine
 from inventory_engine.simulators.base import serve_in_thread
 from inventory_engine.simulators.sandbox import sandbox_channels, start_sandbox
+from tests.integration import burst
 
 pytestmark = pytest.mark.integration
 
@@ -106,10 +106,8 @@ def api(engine, api_port) -> Iterator[str]:
 
 
 def run_workers(app: Engine) -> None:
-    """Drain both queues with a real RQ SimpleWorker (burst: returns when they are empty)."""
-    SimpleWorker([app.events, app.pushes], connection=app.queue_client).work(
-        burst=True, logging_level="WARNING"
-    )
+    """Drain both queues with a real RQ worker (burst) and wait for the senders it started."""
+    burst.run_workers(app)
 
 
 def shown(sandbox, name: str) -> dict[str, int]:
@@ -165,8 +163,18 @@ def move_posting(sandbox, number: str, status: str) -> dict[str, Any]:
     return answer.json()
 
 
+WAKE_SLACK_MS = 5
+"""A wake-up is the server's due time carried to the engine's clock (their difference is
+measured at each call): a millisecond or two of rounding either way."""
+
+
+def near(value: float | None, expected: int) -> bool:
+    return value is not None and abs(value - expected) <= WAKE_SLACK_MS
+
+
 def ozon_window_opens_ms(app: Engine) -> int:
-    """When Ozon may next take MUG: its last accepted push + the 30 s item window."""
+    """When Ozon may next take MUG: its last accepted push + the 30 s item window (on the
+    Redis server's clock, which here is the engine's too)."""
     raw = app.client.hget(app.ledger.keys.not_before("ozon"), "MUG")
     assert raw is not None, "the fixture's first push to Ozon was not accepted"
     return int(raw)
@@ -189,7 +197,7 @@ def assert_ozon_gets(
         # Every push of this run came inside the window: nothing sent, a wake-up set for the
         # moment the window opens (serve's waker queues the push then).
         assert shown(sandbox, "ozon") == {"MUG": previous}
-        assert wake == opens_ms
+        assert near(wake, opens_ms), (wake, opens_ms)
         assert app.client.zscore(app.ledger.keys.dirty("ozon"), "MUG") is not None
         assert published_target(app, "ozon") == value
     elif opens_ms <= started_ms:
@@ -401,17 +409,17 @@ def test_a_scheduled_ozon_push_that_runs_before_the_window_opens_comes_back(engi
     run_workers(engine)
     opens = ozon_window_opens_ms(engine)
     wakeups = engine.ledger.keys.push_wakeups
-    assert engine.queue_client.zscore(wakeups, "ozon") == opens
+    assert near(engine.queue_client.zscore(wakeups, "ozon"), opens)
 
     # Should the wake-up fire early (the waker's host clock ahead, an operator pushing by
     # hand), the push finds the window still closed and must set the wake-up again:
-    assert engine.wake_due_pushes(now_ms=opens) == ["ozon"]
+    assert engine.wake_due_pushes(now_ms=opens + WAKE_SLACK_MS) == ["ozon"]
     assert engine.queue_client.zscore(wakeups, "ozon") is None
     run_workers(engine)
 
     assert shown(sandbox, "ozon") == {"MUG": 10}  # still inside the window: nothing sent
     assert engine.client.zscore(engine.ledger.keys.dirty("ozon"), "MUG") is not None
-    assert engine.queue_client.zscore(wakeups, "ozon") == opens, (
+    assert near(engine.queue_client.zscore(wakeups, "ozon"), opens), (
         "nothing will push 9 to Ozon when its window opens"
     )
 
