@@ -26,6 +26,7 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:clock_offset           string  ms the push scripts add to the server's TIME
                                                    (absent in production; tests jump ahead)
     inv:{<account>}:accepted:<channel>     hash  sku -> last value the channel accepted
+    inv:{<account>}:accepted_item:<channel>  hash  sku -> the marketplace id it was accepted for
     inv:{<account>}:parked:<channel>       hash  sku -> JSON of the channel's refusal
     inv:{<account>}:bucket:<channel>       hash  token bucket of the channel account
     inv:{<account>}:paused:<channel>       string  ms until which the channel is not called
@@ -146,6 +147,9 @@ class AccountKeys:
 
     def accepted(self, channel: str) -> str:
         return f"{self.base}:accepted:{channel}"
+
+    def accepted_item(self, channel: str) -> str:
+        return f"{self.base}:accepted_item:{channel}"
 
     def parked(self, channel: str) -> str:
         return f"{self.base}:parked:{channel}"

@@ -264,9 +264,16 @@ class ChannelPublisher:
         targets = self.target_values(skus, store_rates=True)
         item_ids = self._item_ids(skus)
         with redis_errors():
-            accepted_raw = self.client.hmget(self.keys.accepted(self.name), skus)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hmget(self.keys.accepted(self.name), skus)
+            pipe.hmget(self.keys.accepted_item(self.name), skus)
+            accepted_raw, accepted_ids = pipe.execute()
+        # A value accepted for another marketplace id (the SKU was re-listed) says nothing
+        # about what the new listing shows: it is sent.
         accepted = {
-            sku: int(raw) for sku, raw in zip(skus, accepted_raw, strict=True) if raw is not None
+            sku: int(raw)
+            for sku, raw, item in zip(skus, accepted_raw, accepted_ids, strict=True)
+            if raw is not None and (item is None or _text(item) == item_ids.get(sku))
         }
         updates: list[tuple[int, StockUpdate]] = []
         for sku in skus:
@@ -415,7 +422,14 @@ class ChannelPublisher:
                 report.retried += 1
                 delay = RETRY_ITEM_DELAY_MS
             settles.append(
-                SettleItem(item.update.sku, outcome, item.update.quantity, delay, parked)
+                SettleItem(
+                    item.update.sku,
+                    outcome,
+                    item.update.quantity,
+                    delay,
+                    parked,
+                    item.update.item_id,
+                )
             )
         return items
 

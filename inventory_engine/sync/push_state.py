@@ -76,6 +76,8 @@ class SettleItem:
     value: int = 0
     delay_ms: int = 0
     parked: str = ""
+    item_id: str = ""
+    """The marketplace's id the value was sent to (remembered with an accepted value)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,14 @@ class PushState:
         ``pause_ms``: the request failed, the channel backs off this long (server clock)."""
         args: list[Any] = [token, self.window_ms, max(0, pause_ms)]
         for item in items:
-            args += [item.sku, item.outcome.value, item.value, max(0, item.delay_ms), item.parked]
+            args += [
+                item.sku,
+                item.outcome.value,
+                item.value,
+                max(0, item.delay_ms),
+                item.parked,
+                item.item_id,
+            ]
         with redis_errors():
             now, settled, stale, next_due = self._settle(
                 keys=[
@@ -167,6 +176,7 @@ class PushState:
                     self.keys.senders(self.channel),
                     self.keys.clock_offset,
                     self.keys.paused(self.channel),
+                    self.keys.accepted_item(self.channel),
                 ],
                 args=args,
             )

@@ -89,3 +89,28 @@ def test_publisher_holds_back_expected_sales_when_enabled(redis_client, clock, e
         assert 0 < available - channel.shown["7"] <= 10
     else:
         assert channel.shown["7"] == available
+
+
+def test_a_relisted_sku_is_sent_to_its_new_id(redis_client, clock):
+    """The accepted value is remembered with the marketplace id it went to: after the SKU is
+    listed under a new id (a new WB card), the same number is not coalesced away."""
+    from inventory_engine.ledger import RedisLedger
+
+    settings = WildberriesSettings(
+        kind="wildberries",
+        name="wb",
+        base_url="http://127.0.0.1:9",
+        token=SecretStr("t"),
+        warehouse_id=1,
+    )
+    catalog = CatalogStore(redis_client, channels=["wb"])
+    catalog.import_entries([CatalogEntry(sku="A", wb_chrt_id=7)])
+    ledger = RedisLedger(redis_client, channels=["wb"], clock=clock)
+    channel = RecordingChannel()
+    publisher = ChannelPublisher(redis_client, settings, channel, clock=clock)
+    ledger.set_on_hand("A", 5)
+    publisher.publish_until_idle()
+    assert channel.shown == {"7": 5}
+    catalog.import_entries([CatalogEntry(sku="A", wb_chrt_id=8)])  # re-listed; stock unchanged
+    publisher.publish_until_idle()
+    assert channel.shown == {"7": 5, "8": 5}

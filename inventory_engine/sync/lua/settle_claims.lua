@@ -5,10 +5,12 @@
 -- KEYS[8] inv:{a}:senders:<channel>  zset owner token -> lease end (its request slot is freed)
 -- KEYS[9] inv:{a}:clock_offset       string (see server_ms)
 -- KEYS[10] inv:{a}:paused:<channel> string: server ms until which the channel backs off
+-- KEYS[11] inv:{a}:accepted_item:<channel>  hash sku -> the marketplace id the accepted value
+--                                           went to (a re-listed SKU is sent to its new id)
 -- ARGV[1] owner token   ARGV[2] item window ms (0: none)
 -- ARGV[3] pause ms: the request failed and the channel backs off this long (0: no pause)
--- then 5 per SKU:
---         sku, outcome, value, delay ms, parked JSON
+-- then 6 per SKU:
+--         sku, outcome, value, delay ms, parked JSON, marketplace item id
 --
 -- Outcomes:
 --   accepted   the channel took `value`: remembered; the item window starts now
@@ -39,9 +41,9 @@ if pause > 0 then
   redis.call('SET', KEYS[10], now + pause, 'PX', pause + 60000)
 end
 
-for i = 4, #ARGV, 5 do
+for i = 4, #ARGV, 6 do
   local sku, outcome, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local delay, parked = tonumber(ARGV[i + 3]), ARGV[i + 4]
+  local delay, parked, item = tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5]
   local claim = redis.call('HGET', KEYS[4], sku)
   local parts = claim and split(claim) or nil
   if not parts or parts[1] ~= token then
@@ -68,6 +70,7 @@ for i = 4, #ARGV, 5 do
         due = now
       else
         redis.call('HSET', KEYS[6], sku, value)
+        redis.call('HSET', KEYS[11], sku, item)
       end
       redis.call('HDEL', KEYS[7], sku)
       if window > 0 then redis.call('HSET', KEYS[5], sku, now + window) end
