@@ -53,6 +53,9 @@ class Collected:
     )
     """(channel, order id) -> (epoch ns the notification left, engine's HTTP status, epoch ns
     of the engine's answer)."""
+    pushes: list[tuple[str, int, int, int]] = field(default_factory=list)
+    """The engine's push log, accepted items: (channel, ms first change, ms allowed, ms
+    accepted), all on the Redis server's clock."""
 
 
 def read_journal(client: redis.Redis, out: Collected, orders: set[tuple[str, str]]) -> None:
@@ -100,7 +103,24 @@ def collect(
     out = Collected()
     read_journal(client, out, {(e.source, e.order_id) for e in events})
     read_simulators(sims, catalog, out)
+    read_push_log(client, out)
     return out
+
+
+def read_push_log(client: redis.Redis, out: Collected) -> None:
+    """Every item the channels accepted, as the engine logged it (``inv:{a}:pushes``)."""
+    key, start = AccountKeys().pushes, "-"
+    while True:
+        rows: Any = client.xrange(key, min=start, count=JOURNAL_PAGE)
+        for _entry_id, raw in rows:
+            data = {k.decode(): v.decode() for k, v in raw.items()}
+            if data.get("outcome") == "accepted" and "allowed" in data:
+                out.pushes.append(
+                    (data["channel"], int(data["since"]), int(data["allowed"]), int(data["ms"]))
+                )
+        if len(rows) < JOURNAL_PAGE:
+            return
+        start = "(" + rows[-1][0].decode()
 
 
 @dataclass
@@ -134,6 +154,11 @@ class PhaseFigures:
     rate_sent: float = 0.0
     rate_engine: float = 0.0
     """Events per second reaching the engine (notifications, reservations, WB creations)."""
+    engine_first: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    """Per channel, the engine's own view (push log): first unpublished change → accepted."""
+    engine_allowed: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    """Per channel: the instant the channel's limits allowed the change → accepted (the part
+    the engine controls)."""
     applied_ms: list[int] = field(default_factory=list)
     """When each event was applied (journal ms)."""
     missing: list[str] = field(default_factory=list)
@@ -218,6 +243,13 @@ def analyse(events: list[Event], data: Collected) -> PhaseFigures:
             target[channel].append(latency)
     figures.throttled_wait = list(throttled_rows.values())
     _rates(figures, events, engine_times)
+    if figures.applied_ms:
+        # The push log rows whose change came from this phase's events.
+        first, last = min(figures.applied_ms), max(figures.applied_ms)
+        for channel, since, allowed, accepted in data.pushes:
+            if first <= since <= last:
+                figures.engine_first[channel].append(accepted - since)
+                figures.engine_allowed[channel].append(accepted - max(allowed, since))
     return figures
 
 

@@ -166,7 +166,7 @@ def phase_table(run: Run) -> list[str]:
 
 def latency_tables(run: Run) -> list[str]:
     head = ["phase", "channel", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"]
-    first, wb, throttled, intake, delivery = [], [], [], [], []
+    first, wb, throttled, intake, delivery, engine = [], [], [], [], [], []
     for n, p in enumerate(run.phases, start=1):
         f = _figs(p)
         for c in MARKETPLACES:
@@ -175,6 +175,15 @@ def latency_tables(run: Run) -> list[str]:
                 wb.append([f"{n}. {p.phase.label}", c, *_stats(f.from_wb[c])])
             delivery.append(
                 [f"{n}. {p.phase.label}", c, f"{f.expected[c]:,}", f"{f.delivered[c]:,}"]
+            )
+            engine.append(
+                [
+                    f"{n}. {p.phase.label}",
+                    c,
+                    *_stats(f.engine_allowed[c]),
+                    _ms(percentile(f.engine_first[c], 0.5)),
+                    _ms(percentile(f.engine_first[c], 0.99)),
+                ]
             )
         throttled.append(
             [
@@ -213,6 +222,15 @@ def latency_tables(run: Run) -> list[str]:
         "Timed from the task's creation in the WB simulator; the engine sees it at its next poll.",
         "",
         *_table(head, wb, right_from=2),
+        "",
+        "### The engine's share: allowed instant → accepted (push log)",
+        "",
+        "From the engine's push log, per accepted item whose change came from the phase: the "
+        "instant the channel's own limits allowed sending it (the change itself, or the end of "
+        "the item window that held it) → the channel accepted it, next to first unpublished "
+        "change → accepted. Server clock (Valkey TIME), both ends.",
+        "",
+        *_table([*head, "change→accepted p50 ms", "change→accepted p99 ms"], engine, right_from=2),
         "",
         "### Ozon's throttled changes",
         "",

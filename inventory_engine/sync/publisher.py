@@ -56,7 +56,7 @@ from inventory_engine.ledger.scripts import lua_source
 from inventory_engine.metrics import definitions as m
 from inventory_engine.metrics.recorder import MetricsBatch, MetricsRecorder
 from inventory_engine.sync.limits import LIMITS, ChannelLimits
-from inventory_engine.sync.push_state import Claim, PushState, Settle, SettleItem
+from inventory_engine.sync.push_state import Claim, ClaimedSku, PushState, Settle, SettleItem
 from inventory_engine.timing import (
     RETRY_ITEM_DELAY_MS,
     claim_lease_ms,
@@ -473,8 +473,7 @@ class ChannelPublisher:
                 status = _failure_status(failed)
                 metrics.inc(m.PUSH_REQUESTS, self.name, status)
                 for update in updates:
-                    first = times[update.sku].first_ms
-                    self._log_push(pipe, update, f"request_{status}", "", first, now)
+                    self._log_push(pipe, update, f"request_{status}", "", times[update.sku], now)
                 self.metrics.write(metrics, pipe)
                 pipe.execute()
                 log.warning(
@@ -492,9 +491,7 @@ class ChannelPublisher:
                 held = max(0, claimed.allowed_ms - claimed.first_ms)
                 metrics.observe(m.THROTTLE_WAIT, held / 1000, self.name)
                 metrics.inc(m.PUSH_ITEMS, self.name, item.outcome.value)
-                self._log_push(
-                    pipe, item.update, item.outcome.value, item.code, claimed.first_ms, now
-                )
+                self._log_push(pipe, item.update, item.outcome.value, item.code, claimed, now)
                 if item.outcome is ItemOutcome.ACCEPTED:
                     latency = max(0, now - claimed.first_ms)
                     allowed = max(0, now - max(claimed.allowed_ms, claimed.first_ms))
@@ -514,9 +511,16 @@ class ChannelPublisher:
         )
 
     def _log_push(
-        self, pipe: Any, update: StockUpdate, outcome: str, code: str, since: int, now: int
+        self,
+        pipe: Any,
+        update: StockUpdate,
+        outcome: str,
+        code: str,
+        claimed: ClaimedSku,
+        now: int,
     ) -> None:
-        """One row of the push log (``explain``, ``order show``): what went where, and why."""
+        """One row of the push log (``explain``, ``order show``): what went where, and why;
+        ``since`` the change it carries, ``allowed`` when the channel's limits let it go."""
         pipe.xadd(
             self.keys.pushes,
             {
@@ -526,7 +530,8 @@ class ChannelPublisher:
                 "quantity": update.quantity,
                 "outcome": outcome,
                 "code": code,
-                "since": since,
+                "since": claimed.first_ms,
+                "allowed": max(claimed.allowed_ms, claimed.first_ms),
             },
             maxlen=PUSH_LOG_MAX_ENTRIES,
             approximate=True,

@@ -266,7 +266,7 @@ def test_every_alert_has_a_duration_severity_and_text() -> None:
 def test_the_alerts_the_issue_names_exist() -> None:
     rules = _rules()
     expected = {
-        "PropagationP99Above2s": "inventory_propagation_seconds_bucket",
+        "PropagationP99Above2s": "inventory_propagation_allowed_seconds_bucket",
         "Oversold": "inventory_oversold_total",
         "EventsQueueGrowing": "inventory_queue_depth",
         "ChannelPushErrors": "inventory_push_requests_total",
