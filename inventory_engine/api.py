@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inventory_engine import __version__
-from inventory_engine.errors import LedgerUnavailableError
+from inventory_engine.errors import LedgerScriptError, LedgerUnavailableError
 from inventory_engine.intake import storefront, webhooks
 from inventory_engine.intake.sources import build_sources
 from inventory_engine.intake.storefront import ApiError
@@ -157,6 +157,17 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request.url.path, 503, "the ledger is unavailable; retry")
 
 
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
+    """Redis answered with an error: out of memory or read-only is a state that passes (503,
+    retry); a script's error or a key of the wrong type is not (500)."""
+    log.error("ledger_refused", path=request.url.path, error=str(exc))
+    if isinstance(
+        exc.__cause__, (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+    ):
+        return error_response(request.url.path, 503, "the ledger is unavailable; retry")
+    return error_response(request.url.path, 500, "internal error")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("request_failed", path=request.url.path, exc_info=exc)
     return error_response(request.url.path, 500, "internal error")
@@ -191,6 +202,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(LedgerUnavailableError, _unavailable)
+    app.add_exception_handler(LedgerScriptError, _refused)
     app.add_exception_handler(redis.RedisError, _unavailable)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(BodyLimitMiddleware, max_bytes=engine.settings.http.max_body_bytes)

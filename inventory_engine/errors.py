@@ -5,7 +5,9 @@
     ├── ReservationNotFoundError    commit/release of an id the ledger never saw
     ├── ReservationConflictError    same reservation id, different lines
     ├── StockLevelError             a stock count or adjustment out of range, or on a bundle
-    ├── LedgerUnavailableError      Redis cannot be reached or answered with an error
+    ├── LedgerUnavailableError      Redis cannot be reached (connection refused, lost, timed out)
+    ├── LedgerScriptError           Redis refused one command: a script's error, WRONGTYPE, OOM,
+    │                               READONLY (the server answers; the operation failed)
     ├── CatalogError                a catalog or stock file with a bad row (names the row)
     ├── ConfigError                 settings that cannot work
     └── EmbeddedServerError         the embedded Redis-compatible server would not start
@@ -71,7 +73,17 @@ class StockLevelError(InventoryError):
 
 
 class LedgerUnavailableError(InventoryError):
-    """Redis could not be reached, or failed the operation."""
+    """Redis could not be reached: the connection was refused, lost or timed out. Trying the
+    same thing later may work."""
+
+
+class LedgerScriptError(InventoryError):
+    """Redis answered, but refused the command: a ledger script raised an error, a key holds
+    the wrong type (WRONGTYPE), the server is out of memory (OOM) or read-only (READONLY).
+
+    Unlike :class:`LedgerUnavailableError` the server is there; in a pipeline the error belongs
+    to one command, so the other commands' replies stand.
+    """
 
 
 class CatalogError(InventoryError):

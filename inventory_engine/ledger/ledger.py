@@ -34,6 +34,7 @@ from inventory_engine.domain.models import (
     check_stock_level,
 )
 from inventory_engine.errors import (
+    LedgerScriptError,
     LedgerUnavailableError,
     ReservationNotFoundError,
     StockLevelError,
@@ -60,9 +61,13 @@ def wall_clock_ms() -> int:
 
 @contextmanager
 def redis_errors() -> Iterator[None]:
-    """Turn redis-py's connection and server errors into LedgerUnavailableError."""
+    """Turn redis-py's errors into the ledger's: an error reply (a script's error, WRONGTYPE,
+    OOM, READONLY...) into LedgerScriptError, every other (connection refused, lost, timed
+    out) into LedgerUnavailableError."""
     try:
         yield
+    except redis.ResponseError as exc:
+        raise LedgerScriptError(f"redis refused: {exc}") from exc
     except redis.RedisError as exc:
         raise LedgerUnavailableError(f"redis: {exc}") from exc
 
@@ -231,6 +236,44 @@ class RedisLedger:
             else decode_order_reply(next(replies))
             for event in checked
         ]
+
+    def record_orders_each(
+        self, events: Sequence[OrderEvent]
+    ) -> list[OrderOutcome | ValueError | LedgerScriptError]:
+        """Like :meth:`record_orders` (one pipelined round trip), but an event that fails fails
+        alone: each item is the event's outcome, or what refused it — a ValueError from the
+        checks before sending (that event is not sent), or a LedgerScriptError from its own
+        script (WRONGTYPE, OOM, a Lua error). The other events' outcomes stand.
+
+        Raises:
+            LedgerUnavailableError: Redis could not be reached (which events were applied is
+                not known: replaying them is safe).
+        """
+        results: list[OrderOutcome | ValueError | LedgerScriptError | None] = []
+        sent: list[int] = []
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for index, event in enumerate(events):
+                if event.action is OrderAction.IGNORE:
+                    results.append(OrderOutcome(False, None))
+                    continue
+                try:
+                    self._queue_event(_checked(event), pipe)
+                except ValueError as exc:
+                    results.append(exc)
+                    continue
+                results.append(None)
+                sent.append(index)
+            replies = pipe.execute(raise_on_error=False) if sent else []
+        for index, reply in zip(sent, replies, strict=True):
+            if isinstance(reply, redis.ResponseError):
+                error = LedgerScriptError(f"redis refused: {reply}")
+                error.__cause__ = reply
+                results[index] = error
+            else:
+                results[index] = decode_order_reply(reply)
+        # Every sent event got its reply above: no None is left.
+        return cast(list[OrderOutcome | ValueError | LedgerScriptError], results)
 
     def commit(
         self,

@@ -17,6 +17,8 @@ from inventory_engine.constants import FINISHED_ORDER_RETENTION_MS, MAX_STOCK_LE
 from inventory_engine.domain.models import OrderAction, OrderLine, OrderState
 from inventory_engine.errors import (
     InsufficientStockError,
+    LedgerScriptError,
+    LedgerUnavailableError,
     ReservationConflictError,
     ReservationNotFoundError,
     ShortLine,
@@ -1290,6 +1292,47 @@ def test_record_orders_keeps_event_order_of_a_moved_order(
     # One by one: the commit applies, the late release is a no-op.
     assert outcomes == [OrderOutcome(True, COMMITTED, 0, 0), OrderOutcome(False, COMMITTED)]
     assert counts(redis_client, "A", "b") == (4, 0)
+
+
+def test_record_orders_each_fails_one_event_alone(
+    ledger: RedisLedger, redis_client: redis.Redis
+) -> None:
+    ledger.set_on_hand("A", 5)
+    redis_client.set(KEYS.order("ozon", "bad"), "not a hash")  # WRONGTYPE for its script
+
+    results = ledger.record_orders_each(
+        [
+            OrderEvent("ozon", "o1", RESERVE, (line("A", 2),)),
+            OrderEvent("ozon", "bad", RESERVE, (line("A", 1),)),
+            OrderEvent("ozon", "o2", RESERVE, (line("A", 4),)),
+            OrderEvent("ozon", "two\nlines", RESERVE, (line("A", 1),)),  # refused unsent
+            OrderEvent("ozon", "o3", IGNORE),
+        ]
+    )
+
+    good, refused, oversold, invalid, ignored = results
+    assert good == OrderOutcome(True, RESERVED, 0, 0)
+    assert isinstance(refused, LedgerScriptError)
+    assert "WRONGTYPE" in str(refused)
+    assert isinstance(refused.__cause__, redis.ResponseError)
+    assert oversold == OrderOutcome(True, RESERVED, 1, 0)
+    assert isinstance(invalid, ValueError)
+    assert ignored == OrderOutcome(False, None)
+    assert counts(redis_client, "A") == (5, 6)
+
+
+def test_a_refused_script_is_a_script_error_and_no_server_is_unavailable(
+    ledger: RedisLedger, redis_client: redis.Redis
+) -> None:
+    redis_client.set(KEYS.order("ozon", "bad"), "not a hash")
+    with pytest.raises(LedgerScriptError, match="WRONGTYPE"):
+        ledger.record_order("ozon", "bad", [line("A", 1)], RESERVE)
+    with pytest.raises(LedgerScriptError, match="WRONGTYPE"):
+        ledger.record_orders([OrderEvent("ozon", "bad", RESERVE, (line("A", 1),))])
+    nowhere = redis.Redis(port=1, socket_connect_timeout=0.2, retry=None)
+    with pytest.raises(LedgerUnavailableError) as unavailable:
+        RedisLedger(nowhere).record_orders_each([OrderEvent("ozon", "o", RESERVE, (line("A", 1),))])
+    assert not isinstance(unavailable.value, LedgerScriptError)
 
 
 # -- retention -------------------------------------------------------------------------------
