@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import redis
 import structlog
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 
 from inventory_engine.channels import build_client, http_client_for
 from inventory_engine.channels.base import (
@@ -36,8 +36,14 @@ from inventory_engine.config import ChannelSettings, Settings
 from inventory_engine.constants import STOREFRONT_CHANNEL
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.domain.status_rules import storefront_order_action
-from inventory_engine.errors import ConfigError
-from inventory_engine.intake.inbox import Inbox, InboxEntry
+from inventory_engine.errors import ConfigError, LedgerScriptError
+from inventory_engine.intake.inbox import (
+    REASON_INVALID,
+    Inbox,
+    InboxEntry,
+    dead_letter_failed_job,
+    job_meta,
+)
 from inventory_engine.intake.mapping import to_order_lines
 from inventory_engine.ledger import LedgerReader, OrderEvent, RedisLedger
 from inventory_engine.ledger.activity import ActivityLog, OrderLogEntry
@@ -55,9 +61,10 @@ EVENTS_QUEUE = "inventory-events"
 PUSH_QUEUE = "inventory-push"
 """RQ queue of per-channel push jobs."""
 EVENT_RETRY = Retry(max=5, interval=[1, 2, 5, 15, 60])
+"""An event job that failed (Redis restarting, a channel lookup timing out) is tried again;
+when the retries run out the event goes to the inbox's dead letter."""
 ANNOUNCE_RETRY = Retry(max=5, interval=[5, 15, 60, 300, 900])
 """An oversold announcement whose receiver is down is sent again, for about 20 minutes."""
-"""An event job that failed (Redis restarting, a channel lookup timing out) is tried again."""
 WAKE_INTERVAL_S = 0.05
 """How often ``serve`` looks for channels whose held items may go now."""
 INBOX_BATCH = 200
@@ -249,32 +256,64 @@ class Engine:
             entries = self.inbox.read(consumer, INBOX_BATCH)
             if not entries:
                 return handled
-            handled += self._apply_batch(entries)
+            try:
+                handled += self._apply_batch(entries)
+            except Exception as exc:
+                # Nothing of the batch is acknowledged: the next drain takes it over after
+                # CLAIM_IDLE_MS, and an entry that keeps failing ends in the dead letter.
+                log.error(
+                    "inbox_batch_failed",
+                    entries=len(entries),
+                    first=entries[0].entry_id,
+                    error=str(exc),
+                )
+                raise
         self.schedule_inbox()  # more may wait: the next job goes on
         return handled
 
     def _apply_batch(self, entries: list[InboxEntry]) -> int:
-        """One pipelined ledger call for the batch; an event that cannot be prepared (a
-        marketplace lookup failing) or recorded gets its own job with RQ's retries."""
+        """One pipelined ledger call for the batch; an event fails alone.
+
+        * One that cannot be prepared (a marketplace lookup failing) or that its script
+          refused (:class:`LedgerScriptError`: WRONGTYPE, OOM, a Lua error) gets its own job
+          with RQ's retries; when they run out it goes to the inbox's dead letter.
+        * One that can never apply as it is (unreadable, or refused by the ledger's checks)
+          goes to the dead letter at once.
+        * The others are applied, acknowledged and their oversells announced.
+
+        Redis unreachable (:class:`LedgerUnavailableError`) fails the whole batch: nothing is
+        acknowledged and the next drain takes it over.
+        """
         started = time.perf_counter()
         prepared: list[tuple[InboxEntry, ChannelOrder, OrderEvent]] = []
         handoff: list[InboxEntry] = []
+        invalid: list[tuple[InboxEntry, str]] = []
         for entry in entries:
             try:
                 order = order_from_dict(entry.data)
+            except (KeyError, TypeError, ValueError) as exc:
+                invalid.append((entry, f"unreadable event: {exc!r}"))
+                continue
+            try:
                 prepared.append((entry, order, self._prepare(entry.channel, order)))
             except Exception as exc:  # any failure: that event alone retries on its own
                 log.warning("order_event_deferred", channel=entry.channel, error=str(exc))
                 handoff.append(entry)
-        try:
-            outcomes = self.ledger.record_orders([event for _, _, event in prepared])
-        except (redis.ResponseError, ValueError) as exc:
-            # A script (or a check before it) refused one event of the pipeline and which one
-            # is not known: every event of the batch gets its own job (re-applying the good
-            # ones changes nothing).
-            log.warning("order_batch_deferred", events=len(prepared), error=str(exc))
-            handoff.extend(entry for entry, _, _ in prepared)
-            prepared, outcomes = [], []
+        replies = self.ledger.record_orders_each([event for _, _, event in prepared])
+        results: list[tuple[ChannelOrder, OrderEvent, OrderOutcome]] = []
+        for (entry, order, event), reply in zip(prepared, replies, strict=True):
+            if isinstance(reply, OrderOutcome):
+                results.append((order, event, reply))
+            elif isinstance(reply, LedgerScriptError):
+                log.warning(
+                    "order_event_refused",
+                    channel=entry.channel,
+                    order_id=order.order_id,
+                    error=str(reply),
+                )
+                handoff.append(entry)
+            else:
+                invalid.append((entry, str(reply)))
         for entry in handoff:
             self.events.enqueue(
                 "workers.jobs.apply_order_event",
@@ -282,19 +321,29 @@ class Engine:
                 entry.data,
                 retry=EVENT_RETRY,
                 job_timeout=60,
+                on_failure=Callback(dead_letter_failed_job),
+                meta=job_meta(self.inbox.key, entry, EVENT_RETRY.max),
             )
         pipe = self.client.pipeline(transaction=False)
-        results = list(zip(prepared, outcomes, strict=True))
-        for (_entry, order, event), outcome in results:
+        for order, event, outcome in results:
             self._record_applied(pipe, event.channel, order, outcome, event.lines, started)
         pipe.execute()
-        ack = self.queue_client.pipeline(transaction=False)
-        self.inbox.ack(ack, [entry.entry_id for entry in entries])
+        ack = self.queue_client.pipeline(transaction=True)
+        for entry, error in invalid:
+            log.error(
+                "order_event_dead_lettered",
+                channel=entry.channel,
+                order_id=entry.data.get("order_id"),
+                error=error,
+            )
+            self.inbox.dead_letter(ack, entry, REASON_INVALID, error, entry.deliveries)
+        dead = {entry.entry_id for entry, _ in invalid}
+        self.inbox.ack(ack, [entry.entry_id for entry in entries if entry.entry_id not in dead])
         ack.execute()
-        for (_entry, order, event), outcome in results:
+        for order, event, outcome in results:
             if outcome.oversold_units:
                 self._announce_oversold(event.channel, order.order_id, outcome.oversold_units)
-        if any(outcome.applied for outcome in outcomes):
+        if any(outcome.applied for _, _, outcome in results):
             self.schedule_pushes()
         return len(entries)
 
