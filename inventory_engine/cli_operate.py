@@ -197,20 +197,29 @@ def _print_stuck(stuck: StuckReport) -> None:
             now = ", ".join(line.sku_now or "still unknown" for line in o.lines)
             table.add_row(o.channel, o.order_id, lines, now, _time(o.ms))
         out.print(table)
+    if stuck.dead_letters:
+        table = _table(
+            "dead-lettered events", "channel", "order", "action", "error", "deliveries", "since"
+        )
+        for e in stuck.dead_letters:
+            error = f"{e.reason}: {e.error}" if e.error else e.reason
+            table.add_row(e.channel, e.order_id, e.action, error, str(e.deliveries), _time(e.ms))
+        out.print(table)
     out.print("once the cause is fixed: inventory-engine retry")
 
 
 def retry(
     channel: ChannelOption = None, as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
-    """Requeue failed jobs, send parked items again and apply unknown-SKU lines the catalog
-    maps now (once their cause is fixed)."""
+    """Put dead-lettered events back in the inbox, requeue failed jobs, send parked items again
+    and apply unknown-SKU lines the catalog maps now (once their cause is fixed)."""
     with _operation(config) as op:
         names = op.channels(channel) if channel else None
         report = retry_stuck(op.engine, names)
     if as_json:
         _json(report.as_json())
     else:
+        out.print(f"{len(report.requeued_events)} dead-lettered event(s) queued again")
         out.print(f"{len(report.requeued)} failed job(s) requeued")
         for job, error in report.not_requeued:
             err.print(f"[yellow]job {job.job_id} not requeued:[/yellow] {error}")

@@ -331,6 +331,10 @@ def _event_jobs(engine: Engine) -> dict[tuple[str, str], _Job]:
                         int(queued.timestamp() * 1000) if queued is not None else None,
                     ),
                 )
+        # Events set aside after failing again and again: like a failed job.
+        for dead in engine.inbox.dead_letters(MAX_JOBS):
+            key = (dead.channel, dead.order_id)
+            found.setdefault(key, _Job("failed", f"{dead.reason}: {dead.error}", dead.ms))
         # Events waiting in the inbox (or being applied): queued since their entry's time.
         for entry in engine.inbox.peek(MAX_JOBS):
             key = (entry.channel, str(entry.data.get("order_id", "")))

@@ -1,15 +1,21 @@
 """What is stuck, and ``retry`` once the cause is fixed.
 
-Three things wait for a person:
+Four things wait for a person:
 
 * **failed jobs** — RQ's failed registry of the events and push queues (a job that used up its
   retries: Redis was down for long, a bug, a channel lookup that kept failing);
 * **parked items** — a channel refused an item (unknown offer, value too big...); the publisher
   keeps it out of its loop with the channel's reason (``keys.parked``);
 * **unknown-SKU orders** — marketplace order lines whose item id the catalog did not know when
-  the order arrived (``keys.unknown_skus``); the known lines applied, these were set aside.
+  the order arrived (``keys.unknown_skus``); the known lines applied, these were set aside;
+* **dead-lettered events** — marketplace events taken out of the inbox because they kept
+  failing (``<inbox>:dead``, see :mod:`inventory_engine.intake.inbox`): delivered to
+  :data:`~inventory_engine.intake.inbox.MAX_DELIVERIES` drains that each failed or died, their
+  own job's retries used up (a key of the wrong type, a script error, a lookup that kept
+  failing), or refused as they are. Their jobs, if any, are not listed again as failed jobs.
 
-:func:`retry_stuck` requeues the failed jobs and un-parks the items (their SKU is marked changed
+:func:`retry_stuck` puts dead-lettered events back in the inbox (and queues a drain), requeues
+the failed jobs and un-parks the items (their SKU is marked changed
 and the channel's last accepted value forgotten, so the push path sends the value again).
 Unknown-SKU lines whose id the catalog maps now are applied to their order as its state requires
 (``RedisLedger.resolve_unknown``: reserved, or taken off on hand if the goods left); lines still
@@ -27,6 +33,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
+from inventory_engine.intake.inbox import DeadLetter
 from inventory_engine.ledger.catalog import INDEXED_FIELDS
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
 from inventory_engine.operate.common import text
@@ -47,6 +54,39 @@ class FailedJob:
     error: str
     """The last line of the exception."""
     ended_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadEvent:
+    """A dead-lettered marketplace event."""
+
+    channel: str
+    order_id: str
+    action: str
+    reason: str
+    """max_deliveries | retries_exhausted | invalid"""
+    error: str
+    deliveries: int
+    """Attempts at applying it before it was set aside."""
+    ms: int
+    """When it was set aside."""
+    dead_id: str
+    job_id: str
+    """Its RQ job that gave up ("" if none)."""
+
+    @classmethod
+    def of(cls, letter: DeadLetter) -> DeadEvent:
+        return cls(
+            channel=letter.channel,
+            order_id=letter.order_id,
+            action=str(letter.data.get("action", "")),
+            reason=letter.reason,
+            error=letter.error,
+            deliveries=letter.deliveries,
+            ms=letter.ms,
+            dead_id=letter.dead_id,
+            job_id=letter.job,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +123,16 @@ class StuckReport:
     failed_jobs: list[FailedJob] = field(default_factory=list)
     parked: list[ParkedItem] = field(default_factory=list)
     unknown_orders: list[UnknownSkuOrder] = field(default_factory=list)
+    dead_letters: list[DeadEvent] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return len(self.failed_jobs) + len(self.parked) + len(self.unknown_orders)
+        return (
+            len(self.failed_jobs)
+            + len(self.parked)
+            + len(self.unknown_orders)
+            + len(self.dead_letters)
+        )
 
 
 @dataclass
@@ -98,9 +144,12 @@ class RetryReport:
     """Orders whose parked lines were applied (all, or those the catalog maps now)."""
     unknown_orders: list[UnknownSkuOrder] = field(default_factory=list)
     """Orders with lines the catalog still does not map: left as they are."""
+    requeued_events: list[DeadEvent] = field(default_factory=list)
+    """Dead-lettered events put back in the inbox."""
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "requeued_dead_letters": [asdict(e) for e in self.requeued_events],
             "requeued": [asdict(j) for j in self.requeued],
             "not_requeued": [{"job": asdict(j), "error": e} for j, e in self.not_requeued],
             "unparked": [asdict(p) for p in self.unparked],
@@ -110,15 +159,24 @@ class RetryReport:
 
 
 def find_stuck(engine: Engine, channels: Sequence[str] | None = None) -> StuckReport:
-    """Failed jobs, parked items and unknown-SKU orders of ``channels`` (default all)."""
+    """Failed jobs, parked items, unknown-SKU orders and dead-lettered events of ``channels``
+    (default all)."""
     names = list(channels if channels is not None else engine.channel_settings)
     jobs = [j for j in failed_jobs(engine) if channels is None or j.channel in names]
     unknown = [o for o in unknown_sku_orders(engine) if channels is None or o.channel in names]
-    return StuckReport(jobs, parked_items(engine, names), unknown)
+    dead = [e for e in dead_events(engine) if channels is None or e.channel in names]
+    return StuckReport(jobs, parked_items(engine, names), unknown, dead)
+
+
+def dead_events(engine: Engine) -> list[DeadEvent]:
+    """Events in the inbox's dead letter, oldest first."""
+    with redis_errors():
+        return [DeadEvent.of(letter) for letter in engine.inbox.dead_letters(MAX_JOBS)]
 
 
 def failed_jobs(engine: Engine) -> list[FailedJob]:
-    """Jobs in the failed registries of the events and push queues, oldest first."""
+    """Jobs in the failed registries of the events and push queues, oldest first; an event
+    job whose event went to the dead letter is listed there instead."""
     found: list[FailedJob] = []
     with redis_errors():
         for queue in (engine.events, engine.pushes):
@@ -127,6 +185,8 @@ def failed_jobs(engine: Engine) -> list[FailedJob]:
             for job_id, job in zip(
                 ids, Job.fetch_many(ids, connection=engine.queue_client), strict=True
             ):
+                if job is not None and (job.meta or {}).get("dead_letter"):
+                    continue
                 found.append(_failed_job(queue.name, job_id, job))
     return found
 
@@ -205,10 +265,26 @@ def _sku_now(engine: Engine, item: str) -> str | None:
 
 
 def retry_stuck(engine: Engine, channels: Sequence[str] | None = None) -> RetryReport:
-    """Requeue failed jobs, un-park parked items (of ``channels``, default all) and queue the
-    push jobs of the channels concerned."""
+    """Put dead-lettered events back in the inbox (and queue a drain), requeue failed jobs,
+    un-park parked items (of ``channels``, default all) and queue the push jobs of the
+    channels concerned."""
     stuck = find_stuck(engine, channels)
     report = RetryReport()
+    if stuck.dead_letters:
+        ids = {event.dead_id for event in stuck.dead_letters}
+        with redis_errors():
+            letters = [d for d in engine.inbox.dead_letters(MAX_JOBS) if d.dead_id in ids]
+            engine.inbox.requeue_dead(letters)
+            # The jobs that gave up on them: the events are back in the inbox instead.
+            registry = FailedJobRegistry(queue=engine.events)
+            for event in stuck.dead_letters:
+                if event.job_id:
+                    try:
+                        registry.remove(event.job_id, delete_job=True)
+                    except NoSuchJobError:
+                        pass  # its data expired: the registry entry is gone all the same
+        report.requeued_events = list(stuck.dead_letters)
+        engine.schedule_inbox()
     for order in stuck.unknown_orders:
         mapping = {line.item: line.sku_now for line in order.lines if line.sku_now is not None}
         if mapping:
