@@ -4,6 +4,7 @@
     ├── InsufficientStockError      storefront hold refused; carries every short line
     ├── ReservationNotFoundError    commit/release of an id the ledger never saw
     ├── ReservationConflictError    same reservation id, different lines
+    ├── ReservationExpiredError     commit of an expired hold whose stock is gone
     ├── StockLevelError             a stock count or adjustment out of range, or on a bundle
     ├── LedgerUnavailableError      Redis cannot be reached (connection refused, lost, timed out)
     ├── LedgerScriptError           Redis refused one command: a script's error, WRONGTYPE, OOM,
@@ -70,6 +71,20 @@ class StockLevelError(InventoryError):
     def __init__(self, sku: str, message: str) -> None:
         self.sku = sku
         super().__init__(f"{sku}: {message}")
+
+
+class ReservationExpiredError(InventoryError):
+    """A commit of a storefront hold whose TTL ran out, and the stock it held is no longer all
+    available; nothing was taken. ``items`` lists each short line."""
+
+    def __init__(self, channel: str, order_id: str, items: list[ShortLine]) -> None:
+        self.channel = channel
+        self.order_id = order_id
+        self.items = items
+        names = ", ".join(
+            f"{i.sku} (requested {i.requested}, available {i.available})" for i in items
+        )
+        super().__init__(f"reservation {order_id!r} expired and its stock is gone: {names}")
 
 
 class LedgerUnavailableError(InventoryError):

@@ -29,6 +29,7 @@ from inventory_engine.domain.models import OrderLine, check_identifier
 from inventory_engine.errors import (
     InsufficientStockError,
     ReservationConflictError,
+    ReservationExpiredError,
     ReservationNotFoundError,
     StockLevelError,
 )
@@ -188,15 +189,33 @@ def reserve(body: ReservationIn, response: Response, engine: EngineDep) -> Reser
 
 
 @router.post(
-    "/reservations/{reservation_id}/commit", responses={**ERRORS, 404: {"model": ErrorOut}}
+    "/reservations/{reservation_id}/commit",
+    responses={**ERRORS, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
 def commit(reservation_id: str, engine: EngineDep) -> ReservationStateOut:
-    """The goods left: on hand and reserved drop. A finished reservation: 200, applied false."""
+    """The goods left: on hand and reserved drop. Committed before: 200, applied false.
+
+    A hold whose TTL ran out is held again and committed at once if all its stock is still
+    available (200, applied true); if not, 409 ``reservation_expired`` with the short lines
+    and nothing changes.
+    """
     reservation_id = _reservation_id(reservation_id)
     try:
         outcome = engine.commit_reservation(reservation_id)
     except ReservationNotFoundError:
         raise _not_found(reservation_id) from None
+    except ReservationExpiredError as exc:
+        items = [
+            {"sku": item.sku, "requested": item.requested, "available": item.available}
+            for item in exc.items
+        ]
+        raise ApiError(
+            409,
+            "reservation_expired",
+            str(exc),
+            reservation_id=reservation_id,
+            items=items,
+        ) from None
     return _state_out(reservation_id, outcome)
 
 

@@ -44,6 +44,7 @@ from inventory_engine.ledger.results import (
     OrderOutcome,
     ReservationOutcome,
     decode_change_reply,
+    decode_commit_reply,
     decode_expire_reply,
     decode_order_reply,
     decode_reserve_reply,
@@ -285,12 +286,19 @@ class RedisLedger:
     ) -> OrderOutcome:
         """The goods left: on_hand and reserved drop. Unseen orders need ``lines``.
 
+        A hold whose TTL ran out (state ``expired``) is taken again and committed in the same
+        atomic call when all of its stock is still available (applied, ``committed``).
+
         Raises:
             ReservationNotFoundError: the order is unknown and no lines were given.
+            ReservationExpiredError: the hold expired and some of its stock is no longer
+                available; nothing changed.
         """
-        outcome = self._apply(
+        event = _checked(
             OrderEvent(channel, order_id, OrderAction.COMMIT, tuple(lines), location=location)
         )
+        reply = self._queue_event(event, self.client, commit_expired=True)
+        outcome = decode_commit_reply(event.channel, event.order_id, reply)
         if outcome.state is None:
             raise ReservationNotFoundError(channel, order_id)
         return outcome
@@ -318,7 +326,12 @@ class RedisLedger:
         )
 
     def _queue_event(
-        self, event: OrderEvent, client: redis.Redis | Pipeline, *, event_id: str = ""
+        self,
+        event: OrderEvent,
+        client: redis.Redis | Pipeline,
+        *,
+        event_id: str = "",
+        commit_expired: bool = False,
     ) -> Any:
         keys = self._keys(self.keys.order(event.channel, event.order_id))
         args = self._argv(
@@ -330,6 +343,7 @@ class RedisLedger:
             event.status,
             event_id,
             "" if event.received_ms is None else int(event.received_ms),
+            "1" if commit_expired else "",
         )
         return self._run("apply_order_event", keys, args, client)
 

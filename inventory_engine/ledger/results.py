@@ -1,7 +1,8 @@
 """The one place where the Lua scripts' status codes become typed results or domain errors.
 
 Codes (mirrored in ``lua/_lib.lua``): 1 applied, 2 no-op (duplicate or too late), 3 not found,
-4 insufficient stock, 5 conflict, 6 out of range, 7 is a bundle.
+4 insufficient stock, 5 conflict, 6 out of range, 7 is a bundle, 8 an expired hold whose stock is
+gone.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from inventory_engine.domain.models import OrderState
 from inventory_engine.errors import (
     InsufficientStockError,
     ReservationConflictError,
+    ReservationExpiredError,
     ShortLine,
     StockLevelError,
 )
@@ -27,6 +29,7 @@ class Status(IntEnum):
     CONFLICT = 5
     OUT_OF_RANGE = 6
     IS_BUNDLE = 7
+    EXPIRED = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,25 @@ def decode_order_reply(reply: list[Any]) -> OrderOutcome:
     raise AssertionError(f"unexpected reply from apply_order_event: {reply!r}")
 
 
+def decode_commit_reply(channel: str, order_id: str, reply: list[Any]) -> OrderOutcome:
+    """Decode apply_order_event.lua called by ``RedisLedger.commit``.
+
+    Raises:
+        ReservationExpiredError: the hold expired and some of its stock is gone; nothing moved.
+    """
+    if _status(reply) is Status.EXPIRED:
+        raise ReservationExpiredError(channel, order_id, _short_lines(reply[1:]))
+    return decode_order_reply(reply)
+
+
+def _short_lines(flat: list[Any]) -> list[ShortLine]:
+    """``[sku, requested, available, ...]`` as ShortLines."""
+    return [
+        ShortLine(_text(flat[i]), int(flat[i + 1]), int(flat[i + 2]))
+        for i in range(0, len(flat), 3)
+    ]
+
+
 def decode_reserve_reply(reservation_id: str, reply: list[Any]) -> ReservationOutcome:
     """Decode try_reserve.lua.
 
@@ -90,12 +112,7 @@ def decode_reserve_reply(reservation_id: str, reply: list[Any]) -> ReservationOu
             reservation_id, status is Status.APPLIED, OrderState(_text(reply[1])), expiry
         )
     if status is Status.INSUFFICIENT:
-        rest = reply[1:]
-        items = [
-            ShortLine(_text(rest[i]), int(rest[i + 1]), int(rest[i + 2]))
-            for i in range(0, len(rest), 3)
-        ]
-        raise InsufficientStockError(items)
+        raise InsufficientStockError(_short_lines(reply[1:]))
     if status is Status.CONFLICT:
         raise ReservationConflictError(reservation_id, _text(reply[1]))
     raise AssertionError(f"unexpected reply from try_reserve: {reply!r}")

@@ -29,8 +29,10 @@ from inventory_engine.config import (
 )
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.ledger.keys import AccountKeys
+from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.service import Engine, order_from_dict
 from inventory_engine.simulators.base import serve_in_thread
+from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.integration
 
@@ -419,6 +421,54 @@ def test_reservation_lifecycle(api: httpx.Client) -> None:
         assert noop.json() == {"reservation_id": "r1", "state": "committed", "applied": False}
     stock = api.get("/v1/stock/A", headers=AUTH).json()
     assert (stock["on_hand"], stock["reserved"], stock["available"]) == (3, 0, 3)
+
+
+def test_commit_of_an_expired_hold_takes_the_stock_again_or_is_409(
+    api: httpx.Client, engine: Engine
+) -> None:
+    clock = FakeClock(wall_clock_ms())
+    engine.ledger.clock = clock
+    api.put("/v1/stock/A", json={"on_hand": 5}, headers=AUTH)
+
+    def hold(reservation_id: str, ttl: int | None = 60) -> None:
+        body = {"reservation_id": reservation_id, "lines": [{"sku": "A", "quantity": 2}]}
+        if ttl:
+            body["ttl_seconds"] = ttl
+        assert api.post("/v1/reservations", json=body, headers=AUTH).status_code == 201
+
+    def stock() -> tuple[int, int]:
+        body = api.get("/v1/stock/A", headers=AUTH).json()
+        return body["on_hand"], body["reserved"]
+
+    # Expired, its stock still there: held again and committed at once, taken exactly once.
+    hold("r1")
+    clock.advance(seconds=60)
+    assert engine.ledger.expire_due() == 1
+    assert stock() == (5, 0)
+    committed = api.post("/v1/reservations/r1/commit", headers=AUTH)
+    assert committed.status_code == 200
+    assert committed.json() == {"reservation_id": "r1", "state": "committed", "applied": True}
+    assert stock() == (3, 0)
+    again = api.post("/v1/reservations/r1/commit", headers=AUTH)
+    assert (again.status_code, again.json()["applied"]) == (200, False)  # idempotent
+    assert stock() == (3, 0)
+
+    # Expired, and another checkout took the units meanwhile: 409, nothing changes.
+    hold("r2")
+    clock.advance(seconds=60)
+    assert engine.ledger.expire_due() == 1
+    hold("r3", ttl=None)
+    for _ in range(2):
+        refused = api.post("/v1/reservations/r2/commit", headers=AUTH)
+        assert refused.status_code == 409
+        body = refused.json()
+        assert (body["error"], body["reservation_id"]) == ("reservation_expired", "r2")
+        assert body["items"] == [{"sku": "A", "requested": 2, "available": 1}]
+        assert "expired" in body["message"]
+        assert stock() == (3, 2)
+    record = engine.reader.order("storefront", "r2")
+    assert record is not None
+    assert record.state.value == "expired"
 
 
 def test_release_gives_units_back_and_unknown_ids_are_404(api: httpx.Client) -> None:

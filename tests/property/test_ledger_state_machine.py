@@ -39,6 +39,7 @@ from inventory_engine.domain.models import OrderAction, OrderLine, merge_lines
 from inventory_engine.errors import (
     InsufficientStockError,
     ReservationConflictError,
+    ReservationExpiredError,
     ReservationNotFoundError,
     ShortLine,
     StockLevelError,
@@ -225,18 +226,39 @@ class Model:
                 raise ReservationConflictError(reservation_id, order.state)
             return (False, order.state, order.exp)
         known = [[sku, qty] for sku, qty in req if self.known(sku)]
-        totals = self.demand(known)
         short = [ShortLine(sku, qty, 0) for sku, qty in req if not self.known(sku)]
-        for sku, qty in known:
-            parts = BUNDLES.get(sku, ((sku, 1),))
-            if any(totals[part] > self.available(part) for part, _ in parts):
-                can = min(max(self.available(part), 0) // per for part, per in parts)
-                short.append(ShortLine(sku, qty, can))
+        short += self.short(known)
         if short:
             raise InsufficientStockError(short)
         self.orders[(STOREFRONT, reservation_id)] = ModelOrder("reserved", known, req, expires)
         self.move(known, 0, +1)
         return (True, "reserved", expires)
+
+    def short(self, known: Sequence[Sequence[Any]]) -> list[ShortLine]:
+        """The lines whose components cannot all be had now (demand of all lines together)."""
+        totals = self.demand(known)
+        short = []
+        for sku, qty in known:
+            parts = BUNDLES.get(sku, ((sku, 1),))
+            if any(totals[part] > self.available(part) for part, _ in parts):
+                can = min(max(self.available(part), 0) // per for part, per in parts)
+                short.append(ShortLine(sku, qty, can))
+        return short
+
+    def commit_hold(self, reservation_id: str) -> tuple[bool, str | None, int, int]:
+        """``RedisLedger.commit`` of a storefront hold: an expired one is held again and
+        committed if all its stock is there, else ReservationExpiredError and nothing moves."""
+        order = self.orders.get((STOREFRONT, reservation_id))
+        if order is None or order.state != "expired":
+            return self.apply(STOREFRONT, reservation_id, "commit", ())
+        lines = [line for line in order.lines if line[1] > 0]
+        short = self.short(lines)
+        if short:
+            raise ReservationExpiredError(STOREFRONT, reservation_id, short)
+        self.move(lines, 0, +1)
+        self.move(lines, -1, -1)
+        order.state = "committed"
+        return (True, "committed", 0, 0)
 
     def expire_due(self, now_ms: int) -> int:
         expired = 0
@@ -350,7 +372,18 @@ class LedgerMachine(RuleBasedStateMachine):
         self.history.append(("hold", reservation_id, tuple(lines), ttl))
 
     def storefront_commit(self, reservation_id: str) -> None:
-        expected = self.model.apply(STOREFRONT, reservation_id, "commit", ())
+        expected: Any
+        try:
+            expected = self.model.commit_hold(reservation_id)
+        except ReservationExpiredError as exc:
+            expected = exc
+        if isinstance(expected, ReservationExpiredError):
+            with pytest.raises(ReservationExpiredError) as got:
+                self.ledger.commit(STOREFRONT, reservation_id)
+            assert sorted(got.value.items, key=lambda i: i.sku) == sorted(
+                expected.items, key=lambda i: i.sku
+            )
+            return
         if expected[1] is None:
             with pytest.raises(ReservationNotFoundError):
                 self.ledger.commit(STOREFRONT, reservation_id)

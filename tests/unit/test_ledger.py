@@ -20,6 +20,7 @@ from inventory_engine.errors import (
     LedgerScriptError,
     LedgerUnavailableError,
     ReservationConflictError,
+    ReservationExpiredError,
     ReservationNotFoundError,
     ShortLine,
     StockLevelError,
@@ -857,6 +858,53 @@ def test_expire_due_forgets_holds_committed_in_time(
     assert counts(redis_client, "A") == (3, 0)
     assert order_state(redis_client, "storefront", "r1") == "committed"
     assert redis_client.zcard(KEYS.expiry) == 0
+
+
+def test_commit_of_an_expired_hold_takes_its_stock_again_once(
+    ledger: RedisLedger, redis_client: redis.Redis, clock: FakeClock, reader: LedgerReader
+) -> None:
+    ledger.set_on_hand("A", 5)
+    ledger.try_reserve("r1", [line("A", 2)], ttl_s=60)
+    clock.advance(seconds=60)
+    assert ledger.expire_due() == 1
+    assert counts(redis_client, "A") == (5, 0)
+
+    outcome = ledger.commit("storefront", "r1")
+
+    assert outcome == OrderOutcome(True, COMMITTED, 0, 0)
+    assert counts(redis_client, "A") == (3, 0)  # taken exactly once
+    assert order_state(redis_client, "storefront", "r1") == "committed"
+    assert redis_client.pttl(KEYS.order("storefront", "r1")) == -1  # open again: no TTL
+    # In one atomic call: held again, then committed (the journal tells both).
+    newest, before = reader.journal(limit=2)
+    assert (before.op, before.reason) == ("reserve", "expired hold taken again at commit")
+    assert (newest.op, newest.on_hand_before, newest.on_hand_after) == ("commit", 5, 3)
+    assert redis_client.zscore(KEYS.dirty("ozon"), "A") is not None
+    # A duplicate commit changes nothing.
+    entries = journal_len(redis_client)
+    assert ledger.commit("storefront", "r1") == OrderOutcome(False, COMMITTED)
+    assert counts(redis_client, "A") == (3, 0)
+    assert journal_len(redis_client) == entries
+
+
+def test_commit_of_an_expired_hold_whose_stock_is_gone_changes_nothing(
+    ledger: RedisLedger, redis_client: redis.Redis, clock: FakeClock
+) -> None:
+    ledger.set_on_hand("A", 5)
+    ledger.set_on_hand("B", 5)
+    ledger.try_reserve("r1", [line("A", 2), line("B", 1)], ttl_s=60)
+    clock.advance(seconds=60)
+    assert ledger.expire_due() == 1
+    ledger.try_reserve("r2", [line("A", 4)])  # someone else took the units meanwhile
+    before = snapshot(redis_client)
+
+    with pytest.raises(ReservationExpiredError) as refused:
+        ledger.commit("storefront", "r1")
+
+    assert refused.value.items == [ShortLine("A", 2, 1)]
+    assert (refused.value.channel, refused.value.order_id) == ("storefront", "r1")
+    assert snapshot(redis_client) == before
+    assert order_state(redis_client, "storefront", "r1") == "expired"
 
 
 def test_expire_due_sweeps_in_batches_and_every_location(

@@ -28,6 +28,7 @@
 --
 -- Status codes returned by every script (decoded in ledger/results.py only):
 local APPLIED, NOOP, NOT_FOUND, INSUFFICIENT, CONFLICT, OUT_OF_RANGE, IS_BUNDLE = 1, 2, 3, 4, 5, 6, 7
+local EXPIRED = 8
 
 local K_ON_HAND, K_RESERVED, K_BUNDLES, K_PARENTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_CATALOG, K_JOURNAL, K_COUNTERS, K_LOCATIONS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -150,6 +151,38 @@ local function demand_of(lines)
     end
   end
   return order, totals
+end
+
+-- The lines that cannot all be had now at LOCATION: {sku, requested, available, ...} (flat),
+-- empty when every line can. Every line is checked against the combined demand on its
+-- components, so two lines sharing a component cannot each pass alone and together oversell;
+-- ``unknown`` lines (SKUs the ledger does not know) are short with 0 available.
+local function short_lines(lines, unknown)
+  local order, totals = demand_of(lines)
+  local available = {}
+  for _, sku in ipairs(order) do
+    available[sku] = on_hand_of(sku) - reserved_of(sku)
+  end
+  local short = {}
+  for _, line in ipairs(unknown) do
+    short[#short + 1] = line[1]; short[#short + 1] = line[2]; short[#short + 1] = 0
+  end
+  for _, line in ipairs(lines) do
+    if line[2] > 0 then
+      local line_short, line_available = false, nil
+      for _, part in ipairs(line[3]) do
+        local sku, per = part[1], part[2]
+        if totals[sku] > available[sku] then line_short = true end
+        local units = math.floor(math.max(available[sku], 0) / per)
+        if line_available == nil or units < line_available then line_available = units end
+      end
+      if line_short then
+        short[#short + 1] = line[1]; short[#short + 1] = line[2]
+        short[#short + 1] = line_available
+      end
+    end
+  end
+  return short
 end
 
 -- Apply the same signed multiple of the demand to on_hand and/or reserved of every component.

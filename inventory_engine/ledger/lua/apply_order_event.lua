@@ -12,13 +12,17 @@
 -- ARGV[10] marketplace status text ("" if none)
 -- ARGV[11] event id: makes a partial release idempotent ("" = not partial)
 -- ARGV[12] ms the event was received by the engine ("" = now): the dirty marks' time
+-- ARGV[13] "1": a commit of an expired hold takes its stock again if it can (RedisLedger.commit,
+--          the storefront's checkout); "" (marketplace events): an expired hold never moves
 --
--- Returns {APPLIED, state, oversold_units, unknown_lines} | {NOOP, state} | {NOT_FOUND}
+-- Returns {APPLIED, state, oversold_units, unknown_lines} | {NOOP, state} | {NOT_FOUND} |
+--         {EXPIRED, sku, requested, available, ...} (ARGV[13] "1" only: nothing changed)
 -- A known order is always worked on at the location stored with it, whatever ARGV[2] says.
 
 local channel, order_id, action = ARGV[6], ARGV[7], ARGV[8]
 local req, status, event_id = ARGV[9], ARGV[10], ARGV[11]
 local received = tonumber(ARGV[12] or '')
+local commit_expired = ARGV[13] == '1'
 if received and received < NOW_MS then MARK_MS = received end
 
 local ACTIONS = {reserve = true, hold = true, commit = true, final = true,
@@ -124,6 +128,20 @@ if state == 'reserved' then
     finish_order('released')
     return {APPLIED, 'released', 0, 0}
   end
+elseif state == 'expired' and action == 'commit' and commit_expired then
+  -- The checkout completed after the hold's TTL ran out and the sweep gave its units back.
+  -- The goods are leaving, so take them again and commit, in this one call; if any line is
+  -- no longer available nothing changes and the short lines are listed.
+  local short = short_lines(lines, {})
+  if #short > 0 then
+    table.insert(short, 1, EXPIRED)
+    return short
+  end
+  move_lines(lines, 0, 1, 'reserve', channel, order_id, 'expired hold taken again at commit')
+  move_lines(lines, -1, -1, 'commit', channel, order_id, action)
+  redis.call('PERSIST', K_ORDER)  -- set when it expired; a committed order is open
+  finish_order('committed')
+  return {APPLIED, 'committed', 0, 0}
 elseif state == 'committed' then
   -- Goods already left: only the bookkeeping state moves on; stock comes back only as a return.
   if action == 'final' then

@@ -17,32 +17,8 @@ if state then
   return {NOOP, state, int_or_zero(redis.call('HGET', K_ORDER, 'exp'))}
 end
 
-local request_lines = cjson.decode(req)
-local lines, unknown = expand(request_lines)
-local order, totals = demand_of(lines)
-local available = {}
-for _, sku in ipairs(order) do
-  available[sku] = on_hand_of(sku) - reserved_of(sku)
-end
-
--- Every requested line is checked against the combined demand on its components, so two lines
--- sharing a component cannot each pass alone and together oversell.
-local short = {}
-for _, line in ipairs(unknown) do
-  short[#short + 1] = line[1]; short[#short + 1] = line[2]; short[#short + 1] = 0
-end
-for _, line in ipairs(lines) do
-  local line_short, line_available = false, nil
-  for _, part in ipairs(line[3]) do
-    local sku, per = part[1], part[2]
-    if totals[sku] > available[sku] then line_short = true end
-    local units = math.floor(math.max(available[sku], 0) / per)
-    if line_available == nil or units < line_available then line_available = units end
-  end
-  if line_short then
-    short[#short + 1] = line[1]; short[#short + 1] = line[2]; short[#short + 1] = line_available
-  end
-end
+local lines, unknown = expand(cjson.decode(req))
+local short = short_lines(lines, unknown)
 if #short > 0 then
   table.insert(short, 1, INSUFFICIENT)
   return short
