@@ -39,7 +39,6 @@ from inventory_engine.timing import (
 log = structlog.get_logger()
 
 
-
 class WorkerPool:
     """``count`` worker processes: the first serves the events queue, the second the push
     queue, the rest alternate; a dead one is restarted by :meth:`supervise`."""

@@ -53,6 +53,8 @@ from inventory_engine.ledger.results import OrderOutcome, ReservationOutcome
 from inventory_engine.metrics import definitions as m
 from inventory_engine.metrics.recorder import MetricsBatch, MetricsRecorder
 from inventory_engine.sync.publisher import ChannelPublisher
+from inventory_engine.sync.scheduling import PushScheduler
+from inventory_engine.sync.sender import ChannelSenders
 
 log = structlog.get_logger()
 
@@ -65,8 +67,6 @@ EVENT_RETRY = Retry(max=5, interval=[1, 2, 5, 15, 60])
 when the retries run out the event goes to the inbox's dead letter."""
 ANNOUNCE_RETRY = Retry(max=5, interval=[5, 15, 60, 300, 900])
 """An oversold announcement whose receiver is down is sent again, for about 20 minutes."""
-WAKE_INTERVAL_S = 0.05
-"""How often ``serve`` looks for channels whose held items may go now."""
 INBOX_BATCH = 200
 """Events applied per pipelined ledger call by a drain job."""
 INBOX_BATCHES_PER_JOB = 50
@@ -110,6 +110,10 @@ class Engine:
         self._https: list[httpx.Client] = []
         self._lock = threading.Lock()
         self._publishers: dict[str, ChannelPublisher] = {}
+        self.scheduler = PushScheduler(
+            client, self.queue_client, self.ledger.keys, names, self.pushes
+        )
+        self.senders = ChannelSenders(self.publisher, self._after_sender)
 
     # -- channels ------------------------------------------------------------------------------
 
@@ -128,8 +132,12 @@ class Engine:
             self._clients[name] = build_client(settings, http)
         return self._clients[name]
 
+    def _after_sender(self, name: str, next_due_ms: int | None, handed_over: bool) -> None:
+        self.scheduler.after_sender(name, next_due_ms, handed_over=handed_over)
+
     def close(self) -> None:
-        """Close the channels' HTTP connections."""
+        """Stop this process's senders, then close the channels' HTTP connections."""
+        self.senders.stop()
         for http in self._https:
             http.close()
         self._https.clear()
@@ -149,54 +157,23 @@ class Engine:
             return self._publishers[name]
 
     def schedule_pushes(self, names: Iterable[str] | None = None) -> int:
-        """Queue a push job for each channel that has none pending. Returns how many."""
-        names = list(names if names is not None else self.channel_settings)
-        keys = self.ledger.keys
-        pipe = self.queue_client.pipeline(transaction=False)
-        for name in names:
-            pipe.set(keys.push_queued(name), 1, nx=True, px=PUSH_GUARD_MS)
-        won = [name for name, ok in zip(names, pipe.execute(), strict=True) if ok]
-        for name in won:
-            self.pushes.enqueue("workers.jobs.publish_channel", name, job_timeout=120)
-        return len(won)
+        """Queue a push job for each channel that has none queued. Returns how many."""
+        return self.scheduler.schedule_pushes(names)
 
     def pending_channels(self) -> list[str]:
         """Channels with changes still to push (for the periodic safety-net kick)."""
-        names = list(self.channel_settings)
-        pipe = self.client.pipeline(transaction=False)
-        for name in names:
-            pipe.zcard(self.ledger.keys.dirty(name))
-            pipe.zcard(self.ledger.keys.inflight(name))  # a dead push worker's, in the end
-        counts = pipe.execute()
-        return [name for i, name in enumerate(names) if counts[2 * i] or counts[2 * i + 1]]
-
-    def schedule_push_at(self, name: str, due_ms: int) -> None:
-        """Wake the channel's push when its held items may go (Ozon's 30 s window).
-
-        Kept as a wake-up time per channel (the earliest wins) that ``serve``'s waker checks
-        every :data:`WAKE_INTERVAL_S`; RQ's own scheduler works in whole seconds and checks
-        once a second, which would send a held change up to ~2 s after its window opens.
-        """
-        self.queue_client.zadd(self.ledger.keys.push_wakeups, {name: due_ms}, lt=True)
+        return self.scheduler.pending_channels()
 
     def wake_due_pushes(self, now_ms: int | None = None) -> list[str]:
-        """Queue the push of every channel whose wake-up time has come; returns them. Safe with
-        several callers: only the one that removes a wake-up queues its push."""
-        key = self.ledger.keys.push_wakeups
-        now = wall_clock_ms() if now_ms is None else now_ms
-        due = [_text(name) for name in self.queue_client.zrangebyscore(key, "-inf", now)]
-        if not due:
-            return []
-        pipe = self.queue_client.pipeline(transaction=False)
-        for name in due:
-            pipe.zrem(key, name)
-        won = [name for name, removed in zip(due, pipe.execute(), strict=True) if removed]
-        self.schedule_pushes([name for name in won if name in self.channel_settings])
-        return won
+        """Queue the push of every channel whose held items may go now (``serve``'s waker)."""
+        return self.scheduler.wake_due_pushes(now_ms)
 
-    def clear_push_guard(self, name: str) -> None:
-        """Called by the push job before it claims: a change from now on queues the next job."""
-        self.queue_client.delete(self.ledger.keys.push_queued(name))
+    def start_push(self, name: str) -> bool:
+        """The push job: start (or nudge) the channel's sender thread in this process."""
+        if name not in self.channel_settings:
+            raise ConfigError(f"no channel named {name!r} is configured")
+        self.scheduler.clear_push_guard(name)  # first: a change from now on queues a new job
+        return self.senders.kick(name)
 
     # -- marketplace events --------------------------------------------------------------------
 
@@ -523,10 +500,6 @@ class Engine:
         if changed:
             self.schedule_pushes()
         return changed
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def event_outcome(outcome: OrderOutcome) -> str:

@@ -322,6 +322,7 @@ def stock_body(engine: Engine, sku: str) -> StockOut | None:
         for name in names:
             pipe.hget(keys.accepted(name), sku)
             pipe.zscore(keys.dirty(name), sku)
+            pipe.zscore(keys.inflight(name), sku)  # claimed: its value is on the way
         replies = pipe.execute()
     channels: dict[str, ChannelOut] = {}
     for index, name in enumerate(names):
@@ -337,11 +338,11 @@ def stock_body(engine: Engine, sku: str) -> StockOut | None:
             max=settings.max,
             ceiling=LIMITS[settings.kind].ceiling,
         )
-        accepted = replies[2 * index]
+        accepted, marked, in_flight = replies[3 * index : 3 * index + 3]
         channels[name] = ChannelOut(
             target=published_quantity(available, share),
             accepted=int(accepted) if accepted is not None else None,
-            pending=replies[2 * index + 1] is not None,
+            pending=marked is not None or in_flight is not None,
         )
     return StockOut(
         sku=sku,
