@@ -12,7 +12,9 @@ whatever hosts; every time (lease, item window, pause) is the Redis server's. Th
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -91,8 +93,10 @@ class SettleResult:
 
 
 def new_token() -> str:
-    """An owner token: unique across processes and hosts."""
-    return secrets.token_hex(8)
+    """An owner token, unique across processes and hosts, that says who holds a claim:
+    ``<host>/<pid>/<random>`` (no spaces: the claim record is space-separated)."""
+    host = "".join(socket.gethostname().split()) or "host"
+    return f"{host}/{os.getpid()}/{secrets.token_hex(6)}"
 
 
 class PushState:

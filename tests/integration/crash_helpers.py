@@ -343,13 +343,26 @@ def expire_abandoned(client: redis.Redis, queue_name: str, *, after_s: float) ->
 
 
 def expire_push_leases(client: redis.Redis, channel: str) -> list[str]:
-    """Let the leases on ``channel``'s claimed SKUs run out now (``CLAIM_LEASE_MS`` early): what
-    the clock does to a dead push worker's claims. The next claim marks them again."""
-    key = AccountKeys().inflight(channel)
-    skus = [text(sku) for sku in client.zrange(key, 0, -1)]
+    """Let the leases on ``channel``'s claimed SKUs and request slots run out now (minutes
+    early): what the clock does to a dead push worker's claims. The next claim marks them
+    again."""
+    keys = AccountKeys()
+    skus = [text(sku) for sku in client.zrange(keys.inflight(channel), 0, -1)]
     if skus:
-        client.zadd(key, dict.fromkeys(skus, 0), xx=True)
+        client.zadd(keys.inflight(channel), dict.fromkeys(skus, 0), xx=True)
+    tokens = [text(t) for t in client.zrange(keys.senders(channel), 0, -1)]
+    if tokens:
+        client.zadd(keys.senders(channel), dict.fromkeys(tokens, 0), xx=True)
     return skus
+
+
+def claim_holder(client: redis.Redis, channel: str, sku: str) -> int | None:
+    """The pid of the process whose sender holds ``sku``'s claim on ``channel`` (the owner
+    token is ``<host>/<pid>/<random>``), None when it is not claimed."""
+    raw = client.hget(AccountKeys().claims(channel), sku)
+    if raw is None:
+        return None
+    return int(text(raw).split()[0].split("/")[1])
 
 
 # -- events, whichever way the engine queues them ---------------------------------------------

@@ -228,25 +228,22 @@ def test_sigkill_of_push_worker_mid_request_still_reaches_the_channel(
         h.set_faults(sandbox, "wb", latency_ms=[3000, 3000])
         set_stock(http, serve.base, {"MUG": 90})
         dirty = AccountKeys().dirty("wb")
-
-        def in_flight() -> bool:
-            jobs = h.started_jobs(real_client, PUSH_QUEUE)
-            claimed = real_client.zscore(dirty, "MUG") is None
-            return claimed and any(job.args == ("wb",) for job in jobs)
-
-        h.wait_until(in_flight, seconds=30, what="the wb push in flight", log=serve)
-        victim = h.worker_pid(serve, "push")
-        assert victim is not None
+        # The sender holding MUG's claim runs in one of the push workers: that one dies.
+        victim = h.wait_for(lambda: h.claim_holder(real_client, "wb", "MUG"), seconds=30)
+        assert victim is not None, ("the wb push never went in flight", serve.tail())
+        assert victim in [pid for pid, _ in h.children(serve.process.pid)]
         orphans.extend(pid for pid, _ in h.children(victim))
         os.kill(victim, signal.SIGKILL)
         h.set_faults(sandbox, "wb")
         h.wait_until(
-            lambda: h.worker_pid(serve, "push") not in (None, victim), seconds=30, what="restart"
+            lambda: h.worker_pid(serve, "push") not in (None, victim),
+            seconds=30,
+            what="restart",
+            state=lambda: h.children(serve.process.pid),
         )
-        # The dead worker's claim runs out (CLAIM_LEASE_MS) and its job expires (job_timeout +
-        # 60 s): minutes, so the test moves both on instead of waiting.
+        # The dead sender's claim and request slot run out (4 x the request timeout + 10 s):
+        # the test moves them on instead of waiting; serve's safety net queues the next push.
         h.expire_push_leases(real_client, "wb")
-        h.expire_abandoned(real_client, PUSH_QUEUE, after_s=120 + 60 + 5)
         reached = h.wait_for(lambda: shown(sandbox, "wb").get("777") == 90, seconds=15)
         assert reached, (shown(sandbox, "wb"), real_client.zrange(dirty, 0, -1))
     finally:
@@ -363,9 +360,10 @@ def test_redis_killed_with_events_in_flight_loses_no_acknowledged_event(
 def test_sigterm_to_serve_finishes_the_jobs_in_hand(
     tmp_path: Path, real_server: Any, real_client: redis.Redis, sandbox: Sandbox
 ) -> None:
-    """SIGTERM while an events job waits for Ozon and a push job waits for a marketplace: serve
-    exits 0, both jobs finished (none failed or left started), the order was applied whole and
-    every change not pushed yet is still marked for the next run."""
+    """SIGTERM while an events job waits for Ozon and a push waits for a marketplace: serve
+    exits 0, the jobs finished (none failed or left started), the push in flight was settled
+    (nothing left claimed), the order was applied whole and every change not pushed yet is
+    still marked for the next run."""
     h.catalog(real_client)
     serve = h.start_serve(tmp_path, f"redis://{real_server.host}:{real_server.port}/0", sandbox)
     http = httpx.Client(timeout=15)
@@ -380,8 +378,8 @@ def test_sigterm_to_serve_finishes_the_jobs_in_hand(
         assert h.post_webhook(http, serve.base, h.state_changed(SLOW_POSTING))
 
         def both_in_hand() -> bool:
-            pushes = h.started_jobs(real_client, PUSH_QUEUE)
-            slow_push = any(job.args in (("ozon",), ("wb",)) for job in pushes)
+            # A push in flight: a sender (a thread of a push worker) holds a claim.
+            slow_push = any(real_client.hlen(AccountKeys().claims(name)) for name in ("ozon", "wb"))
             return slow_push and h.event_in_hand(real_client, SLOW_POSTING)
 
         h.wait_until(both_in_hand, seconds=30, what="both jobs in hand", log=serve)
@@ -406,6 +404,10 @@ def test_sigterm_to_serve_finishes_the_jobs_in_hand(
         assert record.state is OrderState.RESERVED
         assert {line.sku: line.quantity for line in record.lines} == SLOW_LINES
         assert_applied_exactly_once(real_client, {SLOW_POSTING: SLOW_LINES})
+        # The push in flight was settled: nothing is left claimed or holding a request slot.
+        for name in h.CHANNELS:
+            assert real_client.hlen(AccountKeys().claims(name)) == 0, name
+            assert real_client.zcard(AccountKeys().senders(name)) == 0, name
         # Whatever a channel was not sent is still marked for the next run.
         for name in h.CHANNELS:
             for sku in h.ITEMS:
