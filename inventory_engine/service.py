@@ -55,6 +55,7 @@ from inventory_engine.metrics.recorder import MetricsBatch, MetricsRecorder
 from inventory_engine.sync.publisher import ChannelPublisher
 from inventory_engine.sync.scheduling import PushScheduler
 from inventory_engine.sync.sender import ChannelSenders
+from inventory_engine.timing import JOB_GUARD_MS
 
 log = structlog.get_logger()
 
@@ -71,8 +72,6 @@ INBOX_BATCH = 200
 """Events applied per pipelined ledger call by a drain job."""
 INBOX_BATCHES_PER_JOB = 50
 """A drain job stops after this many batches and queues the next (jobs stay short)."""
-PUSH_GUARD_MS = 60_000
-"""A push guard older than this is stale (its job died before clearing it)."""
 
 
 class Engine:
@@ -219,7 +218,7 @@ class Engine:
     def schedule_inbox(self) -> bool:
         """Queue a drain job unless one is queued already (a burst queues one, never zero:
         the job clears the guard before it reads)."""
-        if not self.queue_client.set(self.ledger.keys.inbox_queued, 1, nx=True, px=PUSH_GUARD_MS):
+        if not self.queue_client.set(self.ledger.keys.inbox_queued, 1, nx=True, px=JOB_GUARD_MS):
             return False
         self.events.enqueue("workers.jobs.apply_inbox", job_timeout=600)
         return True

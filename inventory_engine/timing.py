@@ -44,8 +44,9 @@ after this long."""
 WAKE_INTERVAL_S = 0.05
 """How often ``serve`` looks for channels whose held items may go now."""
 
-PUSH_GUARD_MS = 60_000
-"""A "push job queued" guard older than this is stale (its job died before it ran)."""
+JOB_GUARD_MS = 60_000
+"""A "job queued" guard (a channel's push, the inbox drain) older than this is stale: its job
+died before it ran."""
 
 PUSH_JOB_TIMEOUT_S = 60
 """RQ timeout of a push job. The job only starts the channel's sender thread and returns."""

@@ -21,7 +21,7 @@ from rq import Queue
 
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import wall_clock_ms
-from inventory_engine.timing import PUSH_GUARD_MS, PUSH_JOB_TIMEOUT_S
+from inventory_engine.timing import JOB_GUARD_MS, PUSH_JOB_TIMEOUT_S
 
 PUSH_JOB = "workers.jobs.publish_channel"
 
@@ -58,7 +58,7 @@ class PushScheduler:
             return 0
         pipe = self.queue_client.pipeline(transaction=False)
         for name in names:
-            pipe.set(self.keys.push_queued(name), 1, nx=True, px=PUSH_GUARD_MS)
+            pipe.set(self.keys.push_queued(name), 1, nx=True, px=JOB_GUARD_MS)
         won = [name for name, ok in zip(names, pipe.execute(), strict=True) if ok]
         for name in won:
             self.queue.enqueue(PUSH_JOB, name, job_timeout=PUSH_JOB_TIMEOUT_S)
