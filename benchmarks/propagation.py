@@ -348,6 +348,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     writes.add_argument("--write", action="store_true", help="write RESULTS.md in quick mode too")
     writes.add_argument("--no-write", action="store_true", help="only print, never write")
     parser.add_argument("--results", type=Path, default=RESULTS_PATH)
+    parser.add_argument(
+        "--section",
+        default="propagation",
+        help="the RESULTS.md section to (re)write (several runs side by side)",
+    )
     parser.add_argument("--plot", type=Path, default=PLOT_PATH)
     args = parser.parse_args(argv)
     phases = parse_phases(args.phases or (QUICK_PHASES if args.quick else FULL_PHASES))
@@ -389,12 +394,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.finished = dt.datetime.now(dt.UTC)
     run.load_end = _loadavg()
     section = render_markdown(run, plot_name=args.plot.name if write else None)
+    if args.section != "propagation":
+        section = section.replace("## Propagation:", f"## Propagation ({args.section}):", 1)
     print()
     print(section)
     if write:
         plot(run, args.plot)
-        write_section("propagation", section, args.results)
-        print(f"\nwrote the propagation section of {args.results} and {args.plot}")
+        write_section(args.section, section, args.results)
+        print(f"\nwrote the {args.section} section of {args.results} and {args.plot}")
     return 0
 
 

@@ -11,7 +11,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import redis
 import typer
@@ -91,11 +91,10 @@ def worker(
 ) -> None:
     """Run one RQ worker (SimpleWorker: no fork per job). ``serve`` starts these itself; run
     more on other hosts against the same Redis."""
-    from rq import SimpleWorker
-
     from inventory_engine.service import EVENTS_QUEUE, PUSH_QUEUE
     from workers.runtime import build_engine, use_engine
     from workers.settings import MAINTENANCE_INTERVAL_S, WITH_SCHEDULER
+    from workers.worker import EngineWorker
 
     try:
         settings = load_settings(config)
@@ -110,17 +109,11 @@ def worker(
     if not wanted:
         err.print("[red]error:[/red] --queues takes events and/or push")
         raise typer.Exit(2)
-
-    class Worker(SimpleWorker):
-        """Also tells this process's channel senders to stop on a warm shutdown: the rounds in
-        flight settle, no new one starts."""
-
-        def request_stop(self, signum: Any, frame: Any) -> None:
-            engine.senders.request_stop()
-            super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
-
-    Worker(
-        wanted, connection=engine.queue_client, maintenance_interval=MAINTENANCE_INTERVAL_S
+    EngineWorker(
+        wanted,
+        connection=engine.queue_client,
+        maintenance_interval=MAINTENANCE_INTERVAL_S,
+        on_stop=engine.senders.request_stop,
     ).work(with_scheduler=WITH_SCHEDULER, logging_level="WARNING")
     engine.senders.stop()
 

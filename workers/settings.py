@@ -7,11 +7,13 @@
 * ``MAINTENANCE_INTERVAL_S``: how often a worker looks for jobs of dead workers (their
   StartedJobRegistry entries). RQ 3 finds a dead SimpleWorker's job only after its
   ``job_timeout`` + 60 s; what the job was doing is not lost meanwhile: events it held stay
-  unacknowledged in the inbox and are taken over after 30 s, SKUs a push held are leased for
-  2 minutes, then pushed again.
+  unacknowledged in the inbox and are taken over after 30 s; SKUs a push held are leased (4 ×
+  the channel's request timeout + 10 s), then pushed again.
 * The scheduler runs in every worker (``with_scheduler``): it re-queues event jobs whose retry
   time has come. Pushes held by Ozon's 30 s item window are woken by ``serve`` itself
   (``Engine.wake_due_pushes``, every 50 ms): RQ's scheduler works in whole seconds.
+* A push job only starts the channel's sender thread in the worker (``sync/sender.py``); the
+  worker class is ``worker.EngineWorker``.
 """
 
 from __future__ import annotations
