@@ -442,7 +442,8 @@ def test_under_faults_every_item_ends_at_its_latest_value_within_the_limits(harn
     outage = [r for r in log.stock_requests("ym")[before:] if r.started_ms - began < OUTAGE_MS]
     assert all(row.status >= 500 for row in outage)
     gaps = [b.started_ms - a.started_ms for a, b in itertools.pairwise(outage)]
-    assert len(gaps) in (4, 5), gaps
+    # Real time runs under the virtual clock too: a loaded machine may fit one request fewer.
+    assert 3 <= len(gaps) <= 5, gaps
     for gap, pause in zip(gaps, FAILURE_BACKOFF_MS, strict=False):
         assert gap >= pause, gaps
     harness.set_faults("ym", {})
