@@ -1,7 +1,6 @@
 """Contract checks: requests the clients send and answers the simulators give, validated
-against the marketplaces' official OpenAPI documents in ../shared/specs.
-
-``shared/`` sits beside the repository (CI clones it there too); INVENTORY_SPECS_DIR overrides.
+against the marketplaces' official OpenAPI documents (subsets) kept in ``tests/specs`` (its
+README names their sources and patches); INVENTORY_SPECS_DIR overrides.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ def specs_dir() -> Path:
     override = os.environ.get("INVENTORY_SPECS_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "shared" / "specs"
+    return Path(__file__).resolve().parent / "specs"
 
 
 @cache
