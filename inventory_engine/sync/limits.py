@@ -62,9 +62,10 @@ LIMITS: dict[str, ChannelLimits] = {
         bucket_rate_per_s=80_000 / 60,
         cost_per_item=True,
         ceiling=2_000_000_000,
-        # "At most N parallel requests per login/campaign" (420 beyond): 2 in a 2025 copy of
-        # the limits page, 4 in a 2026 one (reference §0, §9); the lower figure is kept.
-        concurrency=2,
+        # "A maximum of four simultaneous requests" per campaign, every method counted (HTTP 420
+        # beyond; YM's limits page, 2026; a 2025 copy said 2): three for stock pushes leave
+        # one for the order poller and reads.
+        concurrency=3,
     ),
     # The seller's own shop: no published limit; stay polite.
     "webhook": ChannelLimits(
