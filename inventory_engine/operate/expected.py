@@ -75,7 +75,7 @@ class ChannelTargets:
         self.settings = publisher.settings
         self.limits = publisher.limits
         self.share = publisher.share
-        self.reader = publisher.reader
+        self.reader = publisher.targets.reader
         self.catalog_field = publisher.channel.catalog_field
         self.clock = clock
 

@@ -27,12 +27,11 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 import structlog
-from redis.typing import EncodableT, FieldT
 
 from inventory_engine.channels.base import (
     ChannelClient,
@@ -45,18 +44,15 @@ from inventory_engine.channels.base import (
     StockUpdate,
 )
 from inventory_engine.config import ChannelSettings
-from inventory_engine.constants import DEFAULT_ACCOUNT, PUSH_LOG_MAX_ENTRIES
-from inventory_engine.domain.allocation import ChannelShare, published_quantity
-from inventory_engine.domain.sales_rate import SalesRate, dynamic_buffer
+from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.errors import InventoryError
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
-from inventory_engine.ledger.reads import LedgerReader
 from inventory_engine.ledger.scripts import lua_source
-from inventory_engine.metrics import definitions as m
-from inventory_engine.metrics.recorder import MetricsBatch, MetricsRecorder
 from inventory_engine.sync.limits import LIMITS, ChannelLimits
-from inventory_engine.sync.push_state import Claim, ClaimedSku, PushState, Settle, SettleItem
+from inventory_engine.sync.push_record import PushRecorder
+from inventory_engine.sync.push_state import Claim, PushState, Settle, SettleItem
+from inventory_engine.sync.targets import TargetValues
 from inventory_engine.timing import (
     RETRY_ITEM_DELAY_MS,
     claim_lease_ms,
@@ -144,12 +140,15 @@ class ChannelPublisher:
         self.keys = AccountKeys(account)
         self.clock = clock
         self.limits: ChannelLimits = limits or LIMITS[settings.kind]
-        self.share = ChannelShare(
-            percent=settings.percent,
-            buffer=settings.buffer,
-            max=settings.max,
-            ceiling=self.limits.ceiling,
+        self.targets = TargetValues(
+            client,
+            settings,
+            self.limits,
+            channel.catalog_field,
+            keys=self.keys,
+            clock=lambda: self.clock(),
         )
+        self.share = self.targets.share
         self.window_ms = item_window_ms(self.limits.item_window_s)
         self.state = PushState(
             client,
@@ -159,8 +158,7 @@ class ChannelPublisher:
             lease_ms=claim_lease_ms(settings.timeout_s),
             concurrency=self.limits.concurrency,
         )
-        self.reader = LedgerReader(client, account=account)
-        self.metrics = MetricsRecorder(client, account=account)
+        self.recorder = PushRecorder(client, self.name, keys=self.keys)
         self._take = client.register_script(lua_source("inventory_engine.sync", "take_tokens"))
 
     # -- one round -----------------------------------------------------------------------------
@@ -224,7 +222,7 @@ class ChannelPublisher:
         report.stale = settled.stale
         report.next_due_ms = self._local(settled.next_due_ms, settled.now_ms)
         if updates:
-            self._record(claim, updates, results, failed, duration_s, settled.now_ms)
+            self.recorder.request(claim, updates, results, failed, duration_s, settled.now_ms)
             accepted = {i.update.sku for i in results if i.outcome is ItemOutcome.ACCEPTED}
             for c in claim.skus:
                 if c.sku in accepted:
@@ -262,7 +260,7 @@ class ChannelPublisher:
         """Values to send now, decreases first; unchanged and unlisted SKUs go to ``settles``."""
         skus = [c.sku for c in claim.skus]
         targets = self.target_values(skus, store_rates=True)
-        item_ids = self._item_ids(skus)
+        item_ids = self.targets.item_ids(skus)
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
             pipe.hmget(self.keys.accepted(self.name), skus)
@@ -294,65 +292,8 @@ class ChannelPublisher:
         return [update for _, update in updates]
 
     def target_values(self, skus: Sequence[str], *, store_rates: bool = False) -> dict[str, int]:
-        """What the channel should show for each SKU now: available units at its location,
-        its share (percent, buffer, max, the marketplace's ceiling) and the dynamic buffer.
-
-        The push path stores the sales rates it observes (``store_rates``); a reader
-        (``reconcile``, ``explain``) computes the same values without side effects.
-        """
-        skus = list(dict.fromkeys(skus))
-        if not skus:
-            return {}
-        available = self.reader.available_many(skus, self.settings.location)
-        held = (
-            self._dynamic_buffers(available, store=store_rates)
-            if self.settings.dynamic_buffer
-            else {}
-        )
-        values: dict[str, int] = {}
-        for sku in skus:
-            share = self.share
-            if held.get(sku):
-                share = replace(share, buffer=share.buffer + held[sku])
-            values[sku] = published_quantity(available[sku], share)
-        return values
-
-    def _dynamic_buffers(self, available: dict[str, int], *, store: bool) -> dict[str, int]:
-        """Per SKU, the sales expected while this channel cannot be told (rate × window);
-        with ``store``, the rates are updated from the available counts seen now."""
-        window_s = self.settings.dynamic_window_s or self.limits.item_window_s or 60.0
-        now = self.clock()
-        skus = list(available)
-        with redis_errors():
-            raw = self.client.hmget(self.keys.sales_rate(self.name), skus)
-        held: dict[str, int] = {}
-        rates: dict[FieldT, EncodableT] = {}
-        for sku, text in zip(skus, raw, strict=True):
-            previous = (
-                SalesRate.decode(_text(text)) if text else SalesRate(0.0, now, available[sku])
-            )
-            rate = previous.observe(available[sku], now)
-            rates[sku] = rate.encode()
-            held[sku] = dynamic_buffer(rate, window_s, now)
-        if store:
-            with redis_errors():
-                self.client.hset(self.keys.sales_rate(self.name), mapping=rates)
-        return held
-
-    def _item_ids(self, skus: Sequence[str]) -> dict[str, str]:
-        field_name = self.channel.catalog_field
-        if field_name == "sku":
-            return {sku: sku for sku in skus}
-        with redis_errors():
-            raw = self.client.hmget(self.keys.catalog, list(skus))
-        ids: dict[str, str] = {}
-        for sku, entry in zip(skus, raw, strict=True):
-            if entry is None:
-                continue
-            value = json.loads(entry).get(field_name)
-            if value not in (None, ""):
-                ids[sku] = str(value)
-        return ids
+        """What the channel should show for each SKU now (see ``targets.py``)."""
+        return self.targets.values(skus, store_rates=store_rates)
 
     def _take_tokens(self, cost: int, mode: str = "") -> int:
         """Take ``cost`` from the channel's bucket: 0, or the ms until it could be taken.
@@ -453,98 +394,6 @@ class ChannelPublisher:
             pause = failure_backoff_ms(failures)
         pause = max(pause, 1)
         return [SettleItem(u.sku, outcome, u.quantity, pause) for u in updates]
-
-    def _record(
-        self,
-        claim: Claim,
-        updates: list[StockUpdate],
-        results: list[ItemResult],
-        failed: ChannelError | None,
-        duration_s: float,
-        now: int,
-    ) -> None:
-        """Metrics, the push log and one log line for a request that was sent."""
-        times = {c.sku: c for c in claim.skus}
-        metrics = MetricsBatch()
-        metrics.observe(m.PUSH_DURATION, duration_s, self.name)
-        with redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            if failed is not None:
-                status = _failure_status(failed)
-                metrics.inc(m.PUSH_REQUESTS, self.name, status)
-                for update in updates:
-                    self._log_push(pipe, update, f"request_{status}", "", times[update.sku], now)
-                self.metrics.write(metrics, pipe)
-                pipe.execute()
-                log.warning(
-                    "stock_push",
-                    channel=self.name,
-                    items=len(updates),
-                    outcome=status,
-                    error=str(failed),
-                )
-                return
-            pipe.delete(self.keys.push_failures(self.name))
-            metrics.inc(m.PUSH_REQUESTS, self.name, "ok")
-            for item in results:
-                claimed = times[item.update.sku]
-                held = max(0, claimed.allowed_ms - claimed.first_ms)
-                metrics.observe(m.THROTTLE_WAIT, held / 1000, self.name)
-                metrics.inc(m.PUSH_ITEMS, self.name, item.outcome.value)
-                self._log_push(pipe, item.update, item.outcome.value, item.code, claimed, now)
-                if item.outcome is ItemOutcome.ACCEPTED:
-                    latency = max(0, now - claimed.first_ms)
-                    allowed = max(0, now - max(claimed.allowed_ms, claimed.first_ms))
-                    metrics.observe(m.PROPAGATION, latency / 1000, self.name)
-                    metrics.observe(m.PROPAGATION_ALLOWED, allowed / 1000, self.name)
-            self.metrics.write(metrics, pipe)
-            pipe.execute()
-        log.info(
-            "stock_push",
-            channel=self.name,
-            items=len(results),
-            accepted=sum(1 for i in results if i.outcome is ItemOutcome.ACCEPTED),
-            throttled=sum(1 for i in results if i.outcome is ItemOutcome.THROTTLED),
-            rejected=sum(1 for i in results if i.outcome is ItemOutcome.REJECTED),
-            outcome="ok",
-            duration_ms=round(duration_s * 1000, 1),
-        )
-
-    def _log_push(
-        self,
-        pipe: Any,
-        update: StockUpdate,
-        outcome: str,
-        code: str,
-        claimed: ClaimedSku,
-        now: int,
-    ) -> None:
-        """One row of the push log (``explain``, ``order show``): what went where, and why;
-        ``since`` the change it carries, ``allowed`` when the channel's limits let it go."""
-        pipe.xadd(
-            self.keys.pushes,
-            {
-                "ms": now,
-                "channel": self.name,
-                "sku": update.sku,
-                "quantity": update.quantity,
-                "outcome": outcome,
-                "code": code,
-                "since": claimed.first_ms,
-                "allowed": max(claimed.allowed_ms, claimed.first_ms),
-            },
-            maxlen=PUSH_LOG_MAX_ENTRIES,
-            approximate=True,
-        )
-
-
-def _failure_status(exc: ChannelError) -> str:
-    """The ``status`` label of a failed request."""
-    if isinstance(exc, ChannelRateLimitedError):
-        return "rate_limited"
-    if isinstance(exc, ChannelRejectedError):
-        return "rejected"
-    return "unavailable"
 
 
 def _parked(code: str, message: str, update: StockUpdate, now_ms: int) -> str:
