@@ -37,9 +37,13 @@ SENDER_LINGER_MS = 1_500
 instead of ending and being woken again (Ozon's held items leave the moment their window
 opens)."""
 
-SENDER_POLL_S = 0.02
-"""A sender whose channel has every request slot taken (by senders elsewhere) looks again
-after this long."""
+SENDER_POLL_S = 0.05
+"""A sender whose channel has every request slot taken by senders elsewhere looks again after
+this long (taken by its own rounds, it waits for one of them to end)."""
+
+SENDER_IDLE_CHECK_S = 0.5
+"""A sender waiting for its rounds looks at the clock at least this often (a round's end and a
+kick wake it at once)."""
 
 WAKE_INTERVAL_S = 0.05
 """How often ``serve`` looks for channels whose held items may go now."""

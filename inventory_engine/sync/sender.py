@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import structlog
 
@@ -26,6 +26,7 @@ from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.sync.publisher import ChannelPublisher, PublishReport
 from inventory_engine.timing import (
     SENDER_BUDGET_S,
+    SENDER_IDLE_CHECK_S,
     SENDER_LINGER_MS,
     SENDER_POLL_S,
 )
@@ -61,6 +62,9 @@ class ChannelSenders:
         self._lock = threading.Lock()
         self._running: dict[str, threading.Thread] = {}
         self._kicks: dict[str, threading.Event] = {}
+        """Per channel, set to wake its sender: a kick, or one of its rounds ending."""
+        self._kick_counts: dict[str, int] = {}
+        """Per channel, kicks so far: a sender that sees the count move looks for work again."""
         self._stopping = threading.Event()
         self.totals: dict[str, PublishReport] = {}
         """What each channel's senders did in this process (for tests and logs)."""
@@ -71,32 +75,37 @@ class ChannelSenders:
         with self._lock:
             if self._stopping.is_set():
                 return False
-            kicked = self._kicks.setdefault(channel, threading.Event())
-            kicked.set()
+            wake = self._kicks.setdefault(channel, threading.Event())
+            self._kick_counts[channel] = self._kick_counts.get(channel, 0) + 1
+            wake.set()
             thread = self._running.get(channel)
             if thread is not None and thread.is_alive():
                 return False
             thread = threading.Thread(
-                target=self._run, args=(channel, kicked), name=f"push-{channel}", daemon=False
+                target=self._run, args=(channel, wake), name=f"push-{channel}", daemon=False
             )
             self._running[channel] = thread
             thread.start()
             return True
 
+    def _kick_count(self, channel: str) -> int:
+        with self._lock:
+            return self._kick_counts.get(channel, 0)
+
     def request_stop(self) -> None:
         """No new rounds from now on (a worker's warm shutdown); running ones finish."""
         self._stopping.set()
         with self._lock:
-            for kicked in self._kicks.values():
-                kicked.set()  # a lingering sender wakes up and ends
+            for wake in self._kicks.values():
+                wake.set()  # a lingering sender wakes up and ends
 
     def stop(self, timeout_s: float | None = None) -> None:
         """No new rounds; wait for the running ones to settle."""
         self._stopping.set()
         with self._lock:
             threads = list(self._running.values())
-            for kicked in self._kicks.values():
-                kicked.set()
+            for wake in self._kicks.values():
+                wake.set()
         for thread in threads:
             thread.join(timeout_s)
 
@@ -118,12 +127,13 @@ class ChannelSenders:
 
     # -- one sender ----------------------------------------------------------------------------
 
-    def _run(self, channel: str, kicked: threading.Event) -> None:
+    def _run(self, channel: str, wake: threading.Event) -> None:
         next_due: int | None = None
         handed_over = False
+        seen = self._kick_count(channel)
         try:
             publisher = self.publisher_for(channel)
-            next_due, handed_over = self._rounds(publisher, kicked)
+            next_due, handed_over, seen = self._rounds(publisher, wake)
         except Exception as exc:  # Redis down, a bug: end; the wake-up below tries again
             log.warning("push_sender_failed", channel=channel, error=str(exc))
             next_due = wall_clock_ms() + 1_000
@@ -131,52 +141,66 @@ class ChannelSenders:
             with self._lock:
                 self._running.pop(channel, None)
                 # A kick that came after the last look: start again rather than strand it.
-                again = kicked.is_set() and not self._stopping.is_set()
+                again = self._kick_counts.get(channel, 0) != seen and not self._stopping.is_set()
         if again:
             self.kick(channel)
             return
         self.after(channel, next_due, handed_over)
 
     def _rounds(
-        self, publisher: ChannelPublisher, kicked: threading.Event
-    ) -> tuple[int | None, bool]:
-        """Run rounds until idle; returns (next due ms, handed over for the budget)."""
-        clock = publisher.clock
+        self, publisher: ChannelPublisher, wake: threading.Event
+    ) -> tuple[int | None, bool, int]:
+        """Run rounds until idle; returns (next due ms, handed over for the budget, the kick
+        count it last acted on)."""
+        channel, clock = publisher.name, publisher.clock
         deadline = time.monotonic() + self.budget_s
         lanes = max(1, publisher.limits.concurrency)
-        total = self.totals.setdefault(publisher.name, PublishReport())
+        total = self.totals.setdefault(channel, PublishReport())
         pending: set[Future[PublishReport]] = set()
         next_due: int | None = None
+        seen = -1  # act on the kick that started this sender
         want = True
-        with ThreadPoolExecutor(lanes, thread_name_prefix=f"push-{publisher.name}") as pool:
+        retry_at = 0.0  # monotonic: every request slot was taken elsewhere, look again then
+        with ThreadPoolExecutor(lanes, thread_name_prefix=f"push-{channel}") as pool:
             while True:
-                if kicked.is_set():
-                    kicked.clear()
-                    want = True
+                wake.clear()  # before looking: a kick or an ending round from now on wakes us
+                count = self._kick_count(channel)
+                if count != seen:
+                    seen, want = count, True
+                for future in [f for f in pending if f.done()]:
+                    pending.discard(future)
+                    report = future.result()  # an exception ends this sender
+                    total.add(report)
+                    next_due = report.next_due_ms
+                    if report.busy:
+                        # Every slot is taken: by this sender's own rounds (one ending wakes
+                        # us) or by senders elsewhere (look again shortly).
+                        want = True
+                        if not pending:
+                            retry_at = time.monotonic() + SENDER_POLL_S
+                    elif next_due is not None and next_due <= clock():
+                        want = True  # more is due now: another round
                 out_of_time = time.monotonic() >= deadline or self._stopping.is_set()
-                if want and not out_of_time and len(pending) < lanes:
-                    pending.add(pool.submit(publisher.publish_once))
+                now = time.monotonic()
+                if want and not out_of_time and len(pending) < lanes and now >= retry_at:
+                    future = pool.submit(publisher.publish_once)
+                    future.add_done_callback(lambda _f: wake.set())
+                    pending.add(future)
                     want = False
                     continue
                 if pending:
-                    done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        report = future.result()  # an exception ends this sender
-                        total.add(report)
-                        next_due = report.next_due_ms
-                        if report.busy:
-                            time.sleep(SENDER_POLL_S)  # every slot is taken elsewhere
-                            want = True
-                        elif next_due is not None and next_due <= clock():
-                            want = True  # more is due now: another round
+                    wake.wait(SENDER_IDLE_CHECK_S)  # a round ends, or a kick
+                    continue
+                if want and not out_of_time:
+                    wake.wait(max(0.0, retry_at - now))
                     continue
                 # Nothing in flight, nothing due now.
                 if out_of_time:
                     due_now = next_due is not None and next_due <= clock()
-                    return next_due, due_now or kicked.is_set()
+                    return next_due, due_now or self._kick_count(channel) != seen, seen
                 wait_ms = None if next_due is None else next_due - clock()
                 if wait_ms is None or wait_ms > self.linger_ms:
-                    return next_due, False
+                    return next_due, False, seen
                 # Due soon (an item window about to open): wait here, or until kicked.
-                kicked.wait(max(0.0, wait_ms / 1000))
+                wake.wait(max(0.0, wait_ms / 1000))
                 want = True

@@ -43,7 +43,8 @@ def test_a_held_item_leaves_within_its_margin():
 def test_senders_end_before_the_safety_net_and_the_worker_stop():
     assert t.SENDER_LINGER_MS < t.PUSH_KICK_INTERVAL_S * 1000
     assert t.SENDER_BUDGET_S + t.SENDER_LINGER_MS / 1000 < t.WORKER_STOP_TIMEOUT_S
-    assert t.SENDER_POLL_S < t.WAKE_INTERVAL_S
+    assert t.SENDER_POLL_S <= t.WAKE_INTERVAL_S
+    assert t.SENDER_IDLE_CHECK_S < t.SENDER_BUDGET_S
     # The push job only starts a thread: its timeout is never what bounds a round.
     assert t.PUSH_JOB_TIMEOUT_S > t.SENDER_BUDGET_S
 
