@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -322,10 +323,15 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         model_config = SettingsConfigDict(toml_file=path)
 
     try:
-        settings = _FromFile(**overrides)
-        return settings.model_copy(
-            update={"channels": [_channel_env(channel) for channel in settings.channels]}
-        )
+        # The channels' secrets from the environment go in before validation: a file may
+        # leave them out entirely (they are required fields).
+        channels = overrides.get("channels")
+        if channels is None and path is not None:
+            with path.open("rb") as file:
+                channels = tomllib.load(file).get("channels")
+        if isinstance(channels, list):
+            overrides["channels"] = [_channel_env(channel) for channel in channels]
+        return _FromFile(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
     except (OSError, ValueError) as exc:
@@ -334,19 +340,34 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
 CHANNEL_ENV_FIELDS = ("client_id", "api_key", "token", "secret")
 """Channel fields ``INVENTORY_CHANNEL_<NAME>_<FIELD>`` may supply (secrets stay out of files)."""
+CHANNEL_KIND_FIELDS = {
+    kind: frozenset(model.model_fields)
+    for kind, model in (
+        ("ozon", OzonSettings),
+        ("wildberries", WildberriesSettings),
+        ("yandex_market", YandexMarketSettings),
+        ("webhook", WebhookSettings),
+    )
+}
+"""Each channel kind's fields (an environment variable for a field the kind lacks is ignored)."""
 
 
-def _channel_env(channel: ChannelSettings) -> ChannelSettings:
-    """Apply ``INVENTORY_CHANNEL_<NAME>_<FIELD>`` (e.g. INVENTORY_CHANNEL_OZON_API_KEY)."""
-    prefix = "INVENTORY_CHANNEL_" + channel.name.upper().replace("-", "_") + "_"
-    update: dict[str, Any] = {}
-    for name in CHANNEL_ENV_FIELDS:
-        value = os.environ.get(prefix + name.upper())
-        if value is not None and name in type(channel).model_fields:
-            update[name] = SecretStr(value) if name != "client_id" else value
-    if not update:
+def _channel_env(channel: Any) -> Any:
+    """A ``[[channels]]`` entry with ``INVENTORY_CHANNEL_<NAME>_<FIELD>`` applied (e.g.
+    INVENTORY_CHANNEL_OZON_API_KEY), for the fields its kind has; anything else unchanged (the
+    validation names what is wrong with it)."""
+    if isinstance(channel, BaseModel):
+        channel = channel.model_dump()
+    if not isinstance(channel, dict) or not isinstance(channel.get("name"), str):
         return channel
-    return type(channel).model_validate({**channel.model_dump(), **update})
+    fields = CHANNEL_KIND_FIELDS.get(str(channel.get("kind")), frozenset())
+    prefix = "INVENTORY_CHANNEL_" + channel["name"].upper().replace("-", "_") + "_"
+    update = {
+        name: os.environ[prefix + name.upper()]
+        for name in CHANNEL_ENV_FIELDS
+        if name in fields and prefix + name.upper() in os.environ
+    }
+    return {**channel, **update} if update else channel
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

@@ -113,6 +113,33 @@ def test_channel_secrets_come_from_the_environment(tmp_path, monkeypatch):
     assert "from-env" not in repr(ozon)
 
 
+def test_a_config_file_may_hold_no_secret_at_all(tmp_path, monkeypatch):
+    """Issue 12: the README says secrets can stay out of the file; the variables must be
+    applied before the (required) fields are validated."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        CHANNELS_TOML.replace('api_key = "from-file"\n', "")
+        .replace('token = "from-file"\n', "")
+        .replace('client_id = "123"\n', "")
+    )
+    assert "from-file" not in path.read_text()
+    monkeypatch.setenv("INVENTORY_CHANNEL_OZON_CLIENT_ID", "777")
+    monkeypatch.setenv("INVENTORY_CHANNEL_OZON_API_KEY", "from-env")
+    monkeypatch.setenv("INVENTORY_CHANNEL_WB_TOKEN", "wb-env")
+    monkeypatch.setenv("INVENTORY_CHANNEL_WB_API_KEY", "not-a-wb-field")  # ignored, no error
+    ozon, wb = load_settings(path).channels
+    assert ozon.client_id == "777"
+    assert ozon.api_key.get_secret_value() == "from-env"
+    assert wb.token.get_secret_value() == "wb-env"
+
+
+def test_a_missing_secret_is_named_with_its_variable_absent(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(CHANNELS_TOML.replace('api_key = "from-file"\n', ""))
+    with pytest.raises(ConfigError, match="api_key"):
+        load_settings(path)
+
+
 def test_channel_names_must_be_unique(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(CHANNELS_TOML.replace('name = "wb"', 'name = "ozon"'))
