@@ -151,6 +151,12 @@ def serve(
         pollers = _start_pollers(engine, stop)
         waker = threading.Thread(target=_wake_pushes, args=(engine, stop), name="waker")
         waker.start()
+        if settings.http.api_token is None:
+            log.warning(
+                "api_token_missing",
+                message="no [http] api_token is set: the storefront API /v1 answers 401 to "
+                "every call until one is (webhooks and /metrics are not affected)",
+            )
         log.info(
             "engine_started",
             redis="embedded" if settings.redis.url is None else redact_url(settings.redis.url),

@@ -90,8 +90,16 @@ def invalid(field: str, message: str, *, where: str = "body") -> ApiError:
 def check_token(request: Request) -> None:
     """401 without a bearer token (or when no token is configured), 403 for a wrong one."""
     expected = request.app.state.engine.settings.http.api_token
+    if expected is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "no API token is configured: set [http] api_token (or INVENTORY_HTTP__API_TOKEN) "
+            "and restart; /v1 is closed until then",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if expected is None or scheme.lower() != "bearer" or not given.strip():
+    if scheme.lower() != "bearer" or not given.strip():
         raise ApiError(
             401,
             "unauthorized",

@@ -281,6 +281,17 @@ def test_v1_is_not_subject_to_the_webhook_allowlist(engine: Engine) -> None:
 # -- the Bearer token -----------------------------------------------------------------------------
 
 
+def test_without_a_configured_token_the_401_says_so(real_client: redis.Redis) -> None:
+    """Issue 12: with no [http] api_token, /v1 answered a correct-looking call 401 "send
+    Authorization: Bearer" and left the operator guessing."""
+    engine = make_engine(real_client, http={"api_token": None})
+    answer = call(engine, "GET", "/v1/stock/A", headers=AUTH)
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "unauthorized"
+    assert "no API token is configured" in answer.json()["message"]
+    assert "api_token" in answer.json()["message"]
+
+
 def test_v1_bearer_token_401_without_403_wrong_compared_in_constant_time(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
