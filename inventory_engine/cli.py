@@ -294,6 +294,18 @@ def catalog_import(
         engine.schedule_pushes()
         bundles = sum(1 for e in entries if e.bundle)
         out.print(f"{written} catalog entries written ({bundles} bundles)")
+        locations = sorted({c.location for c in engine.channel_settings.values()})
+        uncounted: set[str] = set()
+        for location in locations:
+            skus = [e.sku for e in entries]
+            uncounted |= engine.reader.available_and_uncounted(skus, location)[1]
+        if uncounted:
+            sample = ", ".join(sorted(uncounted)[:5]) + ("…" if len(uncounted) > 5 else "")
+            out.print(
+                f"{len(uncounted)} SKU(s) have no stock count yet ({sample}): they are not "
+                "published (a 0 would stop live listings) until a count arrives "
+                "(`inventory-engine stock set` / `stock import`)."
+            )
 
 
 def _engine(settings: Settings, client: redis.Redis) -> Engine:

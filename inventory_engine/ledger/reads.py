@@ -143,8 +143,16 @@ class LedgerReader:
     def available_many(self, skus: Sequence[str], location: str) -> dict[str, int]:
         """Available units of many SKUs at one location, bundles derived from their parts, in
         two round trips (the push path computes every value it sends this way)."""
+        return self.available_and_uncounted(skus, location)[0]
+
+    def available_and_uncounted(
+        self, skus: Sequence[str], location: str
+    ) -> tuple[dict[str, int], set[str]]:
+        """:meth:`available_many`, and the SKUs nobody has counted at the location yet: no
+        stock count and no order ever touched them (a bundle: one of its parts). Their 0 is
+        "unknown", not "sold out": the push path does not publish it."""
         if not skus:
-            return {}
+            return {}, set()
         with redis_errors():
             raw_recipes = self.client.hmget(self.keys.bundles, list(skus))
         recipes = {
@@ -164,10 +172,21 @@ class LedgerReader:
         available = {
             part: _int(oh) - _int(rs) for part, oh, rs in zip(parts, on_hand, reserved, strict=True)
         }
-        return {
+        never = {
+            part
+            for part, oh, rs in zip(parts, on_hand, reserved, strict=True)
+            if oh is None and rs is None
+        }
+        values = {
             sku: bundle_available(recipes[sku], available) if sku in recipes else available[sku]
             for sku in skus
         }
+        uncounted = {
+            sku
+            for sku in skus
+            if (any(part in never for part, _ in recipes[sku]) if sku in recipes else sku in never)
+        }
+        return values, uncounted
 
     def _levels(self, sku: str, locations: list[str]) -> dict[str, StockLevel]:
         fields = [self.keys.stock_field(loc, sku) for loc in locations]

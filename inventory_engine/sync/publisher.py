@@ -79,6 +79,8 @@ class PublishReport:
     retried: int = 0
     rejected: int = 0
     not_listed: int = 0
+    uncounted: int = 0
+    """SKUs left unpublished because nobody has counted them yet."""
     requests: int = 0
     stale: int = 0
     busy: bool = False
@@ -107,6 +109,7 @@ COUNTS = (
     "retried",
     "rejected",
     "not_listed",
+    "uncounted",
     "requests",
     "stale",
 )
@@ -259,7 +262,7 @@ class ChannelPublisher:
     ) -> list[StockUpdate]:
         """Values to send now, decreases first; unchanged and unlisted SKUs go to ``settles``."""
         skus = [c.sku for c in claim.skus]
-        targets = self.target_values(skus, store_rates=True)
+        targets, uncounted = self.targets.values_and_uncounted(skus, store_rates=True)
         item_ids = self.targets.item_ids(skus)
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
@@ -278,6 +281,12 @@ class ChannelPublisher:
             item_id = item_ids.get(sku)
             if item_id is None:
                 report.not_listed += 1  # not sold on this channel: nothing to tell it
+                settles.append(SettleItem(sku, Settle.NOT_LISTED))
+                continue
+            if sku in uncounted:
+                # Never counted: its 0 means "unknown", and on a live listing it would stop
+                # sales. Published once a count (or an order) arrives and marks it again.
+                report.uncounted += 1
                 settles.append(SettleItem(sku, Settle.NOT_LISTED))
                 continue
             value = targets[sku]

@@ -67,10 +67,18 @@ class TargetValues:
     def values(self, skus: Sequence[str], *, store_rates: bool = False) -> dict[str, int]:
         """What the channel should show for each SKU now. The push path stores the sales
         rates it observes (``store_rates``); a reader computes the same values without."""
+        return self.values_and_uncounted(skus, store_rates=store_rates)[0]
+
+    def values_and_uncounted(
+        self, skus: Sequence[str], *, store_rates: bool = False
+    ) -> tuple[dict[str, int], set[str]]:
+        """:meth:`values`, and the SKUs never counted at the channel's location: the push
+        path leaves those unpublished (a 0 would take a live listing off sale) until a count
+        arrives."""
         skus = list(dict.fromkeys(skus))
         if not skus:
-            return {}
-        available = self.reader.available_many(skus, self.settings.location)
+            return {}, set()
+        available, uncounted = self.reader.available_and_uncounted(skus, self.settings.location)
         held = (
             self._dynamic_buffers(available, store=store_rates)
             if self.settings.dynamic_buffer
@@ -82,7 +90,7 @@ class TargetValues:
             if held.get(sku):
                 share = replace(share, buffer=share.buffer + held[sku])
             values[sku] = published_quantity(available[sku], share)
-        return values
+        return values, uncounted
 
     def _dynamic_buffers(self, available: dict[str, int], *, store: bool) -> dict[str, int]:
         """Per SKU, the sales expected while this channel cannot be told (rate × window);

@@ -101,6 +101,18 @@ def test_cli_catalog_import_defines_bundles(server, tmp_path):
     assert "is a bundle" in output
 
 
+def test_cli_catalog_import_names_skus_without_a_count(server, tmp_path):
+    run("stock", "set", "A", "9")
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(
+        "sku,ozon_offer_id,ozon_sku,ozon_product_id,wb_chrt_id,ym_offer_id,bundle\n"
+        "A,A,1001,2001,3001,A,\nNEW,NEW,1002,2002,3002,NEW,\n"
+    )
+    code, output = run("catalog", "import", str(catalog))
+    assert code == 0, output
+    assert "1 SKU(s) have no stock count yet (NEW)" in " ".join(output.split())
+
+
 def test_cli_catalog_import_bad_row_writes_nothing(server, tmp_path):
     catalog = tmp_path / "catalog.csv"
     catalog.write_text("sku,ozon_sku,bundle\nA,1,\nKIT,2,A:1;GHOST:1\n")

@@ -114,3 +114,30 @@ def test_a_relisted_sku_is_sent_to_its_new_id(redis_client, clock):
     catalog.import_entries([CatalogEntry(sku="A", wb_chrt_id=8)])  # re-listed; stock unchanged
     publisher.publish_until_idle()
     assert channel.shown == {"7": 5, "8": 5}
+
+
+def test_a_sku_nobody_counted_is_not_published_until_a_count_arrives(redis_client, clock):
+    """Issue 12: ``catalog import`` marked every SKU and the push sent 0 for those without a
+    stock count, taking live listings off sale."""
+    from inventory_engine.ledger import RedisLedger
+
+    settings = WildberriesSettings(
+        kind="wildberries",
+        name="wb",
+        base_url="http://127.0.0.1:9",
+        token=SecretStr("t"),
+        warehouse_id=1,
+    )
+    CatalogStore(redis_client, channels=["wb"]).import_entries(
+        [CatalogEntry(sku="NEW", wb_chrt_id=9), CatalogEntry(sku="SOLD-OUT", wb_chrt_id=10)]
+    )
+    ledger = RedisLedger(redis_client, channels=["wb"], clock=clock)
+    ledger.set_on_hand("SOLD-OUT", 0)  # counted: a real 0
+    channel = RecordingChannel()
+    publisher = ChannelPublisher(redis_client, settings, channel, clock=clock)
+    report = publisher.publish_until_idle()
+    assert channel.shown == {"10": 0}
+    assert report.uncounted == 1
+    ledger.set_on_hand("NEW", 4)
+    publisher.publish_until_idle()
+    assert channel.shown == {"10": 0, "9": 4}
