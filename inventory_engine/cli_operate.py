@@ -22,6 +22,7 @@ from rich.table import Table
 from rq import Worker
 
 from inventory_engine.config import load_settings
+from inventory_engine.constants import STOREFRONT_CHANNEL
 from inventory_engine.errors import InventoryError
 from inventory_engine.logs import configure_logging
 from inventory_engine.operate.common import Operation, operation, parse_duration
@@ -303,6 +304,18 @@ def order_show(
         view = show_order(op.engine, channel, order_id)
     if as_json:
         _json(view.as_json())
+    elif (
+        not view.known
+        and channel not in op.engine.channel_settings
+        and channel != STOREFRONT_CHANNEL
+    ):
+        names = ", ".join(sorted(op.engine.channel_settings)) or "none"
+        err.print(
+            f"[yellow]{channel} order {order_id}[/yellow]: never received, and no channel "
+            f"named {channel!r} is configured (configured: {names}; the storefront's "
+            f"reservations are under {STOREFRONT_CHANNEL!r}, orders sent to POST /v1/orders "
+            "under the channel they named)"
+        )
     elif not view.known:
         err.print(f"[yellow]{channel} order {order_id}[/yellow]: never received")
     else:

@@ -172,6 +172,16 @@ def reserve(body: ReservationIn, response: Response, engine: EngineDep) -> Reser
     try:
         outcome = engine.reserve(body.reservation_id, _lines(body.lines), ttl_s=body.ttl_seconds)
     except InsufficientStockError as exc:
+        unknown = sorted(
+            {i.sku for i in exc.items if not i.available and not engine.reader.stock(i.sku).known}
+        )
+        if unknown:
+            raise ApiError(
+                409,
+                "unknown_sku",
+                f"unknown SKU(s): {', '.join(unknown)} (not in the catalog, never counted)",
+                skus=unknown,
+            ) from None
         items = [
             {"sku": item.sku, "requested": item.requested, "available": item.available}
             for item in exc.items
@@ -347,8 +357,10 @@ def stock_body(engine: Engine, sku: str) -> StockOut | None:
             ceiling=LIMITS[settings.kind].ceiling,
         )
         accepted, marked, in_flight = replies[3 * index : 3 * index + 3]
+        listed = bool(engine.publisher(name).targets.item_ids([sku]))
         channels[name] = ChannelOut(
-            target=published_quantity(available, share),
+            listed=listed,
+            target=published_quantity(available, share) if listed else None,
             accepted=int(accepted) if accepted is not None else None,
             pending=marked is not None or in_flight is not None,
         )

@@ -89,8 +89,11 @@ class LevelOut(BaseModel):
 
 
 class ChannelOut(BaseModel):
-    target: int
-    """What the channel should show now: its share of the available units at its location."""
+    listed: bool
+    """The catalog gives the SKU an id on this channel (false: the channel is never told)."""
+    target: int | None
+    """What the channel should show now: its share of the available units at its location
+    (null when the SKU is not listed there)."""
     accepted: int | None
     """The last value the channel accepted; null: never pushed."""
     pending: bool

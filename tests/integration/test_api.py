@@ -4,9 +4,12 @@ bodies are refused in the caller's shape and the engine keeps working."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +31,7 @@ from inventory_engine.config import (
     YandexMarketSettings,
 )
 from inventory_engine.domain.models import OrderAction, OrderLine
+from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.service import Engine, order_from_dict
@@ -506,16 +510,36 @@ def test_stock_body_with_channel_targets(api: httpx.Client, engine: Engine) -> N
         "available": 7,
     }
     assert body["locations"]["main"] == {"on_hand": 10, "reserved": 3, "available": 7}
+    # Not in the catalog: no marketplace lists it (the seller's own shop knows it by SKU).
     assert body["channels"] == {
-        "ozon": {"target": 2, "accepted": None, "pending": True},  # 7 × 50 % − 1
-        "ym": {"target": 3, "accepted": None, "pending": True},  # max 3
-        "wb": {"target": 0, "accepted": None, "pending": True},  # sells from "other": empty
-        "shop": {"target": 7, "accepted": None, "pending": True},
+        "ozon": {"listed": False, "target": None, "accepted": None, "pending": True},
+        "ym": {"listed": False, "target": None, "accepted": None, "pending": True},
+        "wb": {"listed": False, "target": None, "accepted": None, "pending": True},
+        "shop": {"listed": True, "target": 7, "accepted": None, "pending": True},
+    }
+    engine.catalog.import_entries(
+        [CatalogEntry(sku="A", ozon_offer_id="A", wb_chrt_id=77, ym_offer_id="A")]
+    )
+    body = api.get("/v1/stock/A", headers=AUTH).json()
+    assert body["channels"] == {
+        "ozon": {"listed": True, "target": 2, "accepted": None, "pending": True},  # 7 × 50 % − 1
+        "ym": {"listed": True, "target": 3, "accepted": None, "pending": True},  # max 3
+        "wb": {"listed": True, "target": 0, "accepted": None, "pending": True},  # "other": empty
+        "shop": {"listed": True, "target": 7, "accepted": None, "pending": True},
     }
     engine.client.hset(KEYS.accepted("ozon"), "A", 2)
     engine.client.zrem(KEYS.dirty("ozon"), "A")
     ozon = api.get("/v1/stock/A", headers=AUTH).json()["channels"]["ozon"]
-    assert ozon == {"target": 2, "accepted": 2, "pending": False}
+    assert ozon == {"listed": True, "target": 2, "accepted": 2, "pending": False}
+
+
+def test_reserving_an_unknown_sku_says_so(api: httpx.Client) -> None:
+    """Issue 12: it said "insufficient stock, available 0"."""
+    body = {"reservation_id": "r-x", "lines": [{"sku": "NOPE", "quantity": 1}]}
+    answer = api.post("/v1/reservations", json=body, headers=AUTH)
+    assert answer.status_code == 409
+    assert answer.json()["error"] == "unknown_sku"
+    assert answer.json()["skus"] == ["NOPE"]
 
 
 def test_orders_of_a_channel_without_adapter(api: httpx.Client) -> None:
@@ -589,3 +613,44 @@ def test_a_chunked_body_past_the_limit_is_refused_while_it_streams(api: httpx.Cl
     assert big.json()["error"]["code"] == "ERROR_PARAMETER_VALUE_MISSED"
     small = api.post("/webhooks/ozon", content=iter([b'{"message_type": ', b'"TYPE_PING"}']))
     assert small.status_code == 200
+
+
+def test_the_readmes_curl_examples_work_as_written(api: httpx.Client) -> None:
+    """Issue 12: the README's curl examples were answered 422 (no Content-Type). The block is
+    run as written, with only the address and the token filled in."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Talk to it", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    assert block.count("curl ") == 3
+    host = str(api.base_url).removeprefix("http://").rstrip("/")
+    script = block.replace("localhost:8080", host).replace(
+        "curl ", "curl -sS -f -o /dev/null -w '%{http_code}\\n' "
+    )
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env={**os.environ, "TOKEN": TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert done.stdout.split() == ["200", "201", "200"]
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded"])
+def test_a_v1_body_without_a_json_type_is_read_as_json(api: httpx.Client, content_type) -> None:
+    """curl -d without -H sends a form type; no header at all is possible too: both are JSON."""
+    headers = {**AUTH, **({"Content-Type": content_type} if content_type else {})}
+    answer = api.put("/v1/stock/Z", content=b'{"on_hand": 4}', headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert api.get("/v1/stock/Z", headers=AUTH).json()["on_hand"] == 4
+
+
+def test_a_v1_body_of_another_declared_type_is_refused_in_the_callers_shape(
+    api: httpx.Client,
+) -> None:
+    headers = {**AUTH, "Content-Type": "text/plain"}
+    answer = api.put("/v1/stock/Z", content=b'{"on_hand": 4}', headers=headers)
+    assert answer.status_code == 415
+    assert answer.json()["error"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in answer.json()["message"]

@@ -124,6 +124,12 @@ def test_order_show_gives_events_state_lines_and_the_pushes_it_caused(harness):
     never = harness.run("order", "show", "ozon", "P-404")
     assert never.exit_code == 1
     assert "never received" in never.output
+    assert "configured" not in never.output
+
+    # Issue 12: a channel name that is not configured says so, not just "never received".
+    stranger = harness.run("order", "show", "amazon", "123")
+    assert stranger.exit_code == 1
+    assert "no channel named 'amazon' is configured" in " ".join(stranger.output.split())
 
 
 # -- orders check --------------------------------------------------------------------------------

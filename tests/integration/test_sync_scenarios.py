@@ -496,7 +496,12 @@ def test_30_concurrent_reservations_of_1_on_10_hold_exactly_10(engine, sandbox, 
     assert shown(sandbox, "ym") == {"MUG": 0}
     stock = httpx.get(f"{api}/v1/stock/MUG", headers=AUTH).json()
     assert (stock["on_hand"], stock["reserved"], stock["available"]) == (10, 10, 0)
-    assert stock["channels"]["wb"] == {"target": 0, "accepted": 0, "pending": False}
+    assert stock["channels"]["wb"] == {
+        "listed": True,
+        "target": 0,
+        "accepted": 0,
+        "pending": False,
+    }
     assert_ozon_gets(
         engine,
         sandbox,
