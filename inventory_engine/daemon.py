@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -81,17 +82,32 @@ class WorkerPool:
         return sum(1 for p in self.processes if p is not None and p.poll() is None)
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            if process is None:
+        running = [p for p in self.processes if p is not None and p.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        # Say what the shutdown waits for: a worker finishes the job in hand and its senders'
+        # requests in flight, and is killed after WORKER_STOP_TIMEOUT_S.
+        log.info(
+            "workers_stopping",
+            pids=[p.pid for p in running],
+            timeout_s=WORKER_STOP_TIMEOUT_S,
+        )
+        started = time.monotonic()
+        for worker in self.processes:
+            if worker is None:
                 continue
+            process = worker
             try:
                 process.wait(timeout=WORKER_STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
+                log.warning(
+                    "worker_killed",
+                    pid=process.pid,
+                    reason=f"still running {WORKER_STOP_TIMEOUT_S:g} s after SIGTERM",
+                )
                 process.kill()
             _kill_group(process)
+        log.info("workers_stopped", seconds=round(time.monotonic() - started, 2))
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -390,6 +390,12 @@ def test_sigterm_to_serve_finishes_the_jobs_in_hand(
         ]
         serve.process.send_signal(signal.SIGTERM)
         assert serve.process.wait(timeout=WORKER_STOP_TIMEOUT_S + 15) == 0, serve.tail()
+        # The shutdown said what it waited for, and no worker had to be killed (issue 12: a
+        # worker's RQ pub/sub once held every stop for 30 s without a word).
+        shutdown = serve.log.read_text(errors="replace")
+        assert '"workers_stopping"' in shutdown, serve.tail()
+        assert '"workers_stopped"' in shutdown, serve.tail()
+        assert '"worker_killed"' not in shutdown, serve.tail()
 
         for queue in (EVENTS_QUEUE, PUSH_QUEUE):
             ids = h.job_ids(real_client, queue)
