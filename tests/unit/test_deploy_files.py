@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from inventory_engine.config import load_settings
 from inventory_engine.metrics.definitions import METRICS, exported_series
@@ -447,3 +448,58 @@ def test_readme_explains_the_fsync_trade_off() -> None:
     text = (DEPLOY / "README.md").read_text(encoding="utf-8")
     assert "appendfsync always" in text
     assert "everysec" in text
+
+
+def _setting_names(model: type[BaseModel], prefix: str = "") -> set[str]:
+    names = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= _setting_names(annotation, f"{prefix}{name}.")
+        elif name != "channels":
+            names.add(prefix + name)
+    return names
+
+
+def test_the_example_config_loads_and_names_every_setting(monkeypatch, tmp_path):
+    """Issue 12: the example lacked api_token, channels, workers, alerts and webhooks."""
+    from inventory_engine.config import (
+        OzonSettings,
+        Settings,
+        WebhookSettings,
+        WildberriesSettings,
+        YandexMarketSettings,
+    )
+
+    for name in [n for n in os.environ if n.startswith("INVENTORY_")]:
+        monkeypatch.delenv(name)
+    path = DEPLOY / "config.example.toml"
+    settings = load_settings(path)
+    assert settings.channels == []  # as shipped: sandbox mode
+    text = path.read_text(encoding="utf-8")
+    mentioned = set(re.findall(r"^#?\s*([a-z_]+)\s*=", text, flags=re.MULTILINE))
+    sections = set(re.findall(r"^\[([a-z_]+)\]", text, flags=re.MULTILINE))
+    for name in sorted(_setting_names(Settings)):
+        section, _, field = name.rpartition(".")
+        assert field in mentioned, name
+        assert not section or section in sections, name
+    for kind in (OzonSettings, WildberriesSettings, YandexMarketSettings, WebhookSettings):
+        for field in kind.model_fields:
+            assert field in mentioned, (kind.__name__, field)
+
+    # The commented channel examples are valid settings as they stand.
+    channels = re.sub(r"^# ?", "", text.split("# [[channels]]", 1)[1], flags=re.MULTILINE)
+    uncommented = tmp_path / "channels.toml"
+    uncommented.write_text("[[channels]]" + channels, encoding="utf-8")
+    kinds = [c.kind for c in load_settings(uncommented).channels]
+    assert kinds == ["ozon", "wildberries", "yandex_market", "webhook"]
+
+
+def test_the_docker_build_context_leaves_a_checkouts_own_files_out():
+    lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    ignored = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert {".git", ".venv", ".hypothesis"} <= set(ignored)
+    dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY"):
+            assert not any(part.strip("/") in ignored for part in line.split()[1:-1]), line
