@@ -16,6 +16,7 @@ from typing import Annotated
 import redis
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -35,9 +36,17 @@ SANDBOX_URL = "http://127.0.0.1:9"
 """Placeholder address of sandbox channels in CLI commands: they only mark and queue, the
 running ``serve`` pushes (to its simulators, at their real addresses)."""
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-stock_app = typer.Typer(help="Show and change stock counts.", no_args_is_help=True)
-catalog_app = typer.Typer(help="Marketplace ids and bundles of your SKUs.", no_args_is_help=True)
+app = typer.Typer(
+    help=__doc__, no_args_is_help=True, add_completion=False, rich_markup_mode="markdown"
+)
+stock_app = typer.Typer(
+    help="Show and change stock counts.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+catalog_app = typer.Typer(
+    help="Marketplace ids and bundles of your SKUs.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 app.add_typer(stock_app, name="stock")
 app.add_typer(catalog_app, name="catalog")
 
@@ -61,10 +70,10 @@ def _session(config: Path | None) -> Iterator[tuple[Settings, redis.Redis]]:
         with redis_connection(settings) as client:
             yield settings, client
     except InventoryError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -76,7 +85,7 @@ def serve(config: ConfigOption = None) -> None:
     try:
         settings = load_settings(config)
     except InventoryError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     configure_logging()
     run(settings, config=str(config) if config else None)
@@ -101,7 +110,7 @@ def worker(
         engine = build_engine(settings)
         use_engine(engine)  # the jobs run in this process and use this Engine
     except InventoryError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     configure_logging()
     names = {"events": EVENTS_QUEUE, "push": PUSH_QUEUE}
@@ -180,7 +189,7 @@ def demo(
     try:
         summary = run_demo(seconds=seconds, rate=rate, settle_s=settle, console=out)
     except InventoryError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     out.print(render_summary(summary))
     if not summary.ok:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rq import Worker
@@ -35,8 +36,14 @@ from inventory_engine.operate.reconcile import ItemStatus, ReconcileRun, run_rec
 from inventory_engine.operate.stuck import StuckReport, retry_stuck
 from inventory_engine.runtime import redis_connection
 
-order_app = typer.Typer(help="One marketplace order as the engine saw it.", no_args_is_help=True)
-orders_app = typer.Typer(help="Marketplace orders against the ledger.", no_args_is_help=True)
+order_app = typer.Typer(
+    help="One marketplace order as the engine saw it.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+orders_app = typer.Typer(
+    help="Marketplace orders against the ledger.", no_args_is_help=True, rich_markup_mode="markdown"
+)
 
 out = Console()
 err = Console(stderr=True)
@@ -69,7 +76,7 @@ def _operation(config: Path | None) -> Iterator[Operation]:
         with redis_connection(settings) as client, operation(settings, client) as op:
             yield op
     except (InventoryError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 

@@ -65,8 +65,9 @@ class Operation:
         """Raises ConfigError when the channels' addresses are not known here (sandbox mode)."""
         if not self.reachable:
             raise ConfigError(
-                "sandbox mode: the simulators that serve started are not reachable from this "
-                f"command; configure [[channels]] or set {SANDBOX_ENV} to their URLs"
+                "sandbox mode, and no running serve has recorded its simulators' addresses (is "
+                "serve running?): start serve, configure [[channels]], or set "
+                f"{SANDBOX_ENV} to the simulators' URLs"
             )
 
 

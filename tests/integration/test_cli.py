@@ -160,3 +160,13 @@ def test_cli_changes_are_published_like_any_other(server):
     for channel in ("ozon", "wb", "ym"):
         assert server.zscore(keys.dirty(channel), "A") is not None
     assert Queue(PUSH_QUEUE, connection=server).count == 3
+
+
+def test_help_keeps_bracketed_words_and_renders_code():
+    """Issue 12: rich markup ate "[redis]" and showed ``serve`` raw."""
+    result = CliRunner().invoke(app, ["serve", "--help"], terminal_width=200)
+    said = " ".join(result.output.split())
+    assert "when no [redis] url is set" in said
+    result = CliRunner().invoke(app, ["--help"], terminal_width=200)
+    assert "``" not in result.output
+

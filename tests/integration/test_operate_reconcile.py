@@ -340,7 +340,11 @@ def test_sandbox_without_simulator_addresses_is_an_error(real_server, tmp_path, 
     config.write_text(f'[redis]\nurl = "redis://{real_server.host}:{real_server.port}/0"\n')
     result = CliRunner().invoke(app, ["reconcile", "--config", str(config)])
     assert result.exit_code == 2
-    assert "sandbox mode" in result.output
+    said = " ".join(result.output.split())
+    assert "sandbox mode" in said
+    # Issue 12: rich ate "[[channels]]" ("configure [] or ...") and serve was not mentioned.
+    assert "configure [[channels]]" in said
+    assert "is serve running?" in said
     result = CliRunner().invoke(app, ["reconcile", "--channel", "nope", "--config", str(config)])
     assert result.exit_code == 2
     assert "no channel named 'nope'" in result.output
