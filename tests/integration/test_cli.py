@@ -169,4 +169,3 @@ def test_help_keeps_bracketed_words_and_renders_code():
     assert "when no [redis] url is set" in said
     result = CliRunner().invoke(app, ["--help"], terminal_width=200)
     assert "``" not in result.output
-
