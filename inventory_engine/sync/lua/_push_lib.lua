@@ -43,14 +43,9 @@ local function mark_times(sku)
   return tonumber(score), tonumber(score), tonumber(score)
 end
 
--- Keep a SKU marked, due at `due` or later. A mark already there (a change made meanwhile)
--- keeps the earlier first change and the later due time.
-local function remark(sku, first, allowed, due)
-  local old_first, old_allowed, old_due = mark_times(sku)
-  if old_first then
-    if old_first < first then first, allowed = old_first, old_allowed end
-    if old_due > due then due = old_due end
-  end
+-- Write a SKU's mark: due at `due`; its first change and allowed times kept beside it when
+-- they differ from the due time.
+local function write_mark(sku, first, allowed, due)
   redis.call('ZADD', KEYS[1], due, sku)
   if first == due and allowed == due then
     redis.call('HDEL', KEYS[2], sku)
@@ -59,15 +54,29 @@ local function remark(sku, first, allowed, due)
   end
 end
 
+-- Keep a SKU marked, due at `due` or later. A mark already there (a change made meanwhile)
+-- keeps the earlier first change and the later due time.
+local function remark(sku, first, allowed, due)
+  local old_first, old_allowed, old_due = mark_times(sku)
+  if old_first then
+    if old_first < first then first, allowed = old_first, old_allowed end
+    if old_due > due then due = old_due end
+  end
+  write_mark(sku, first, allowed, due)
+end
+
 -- Move a marked SKU's due time to `due` (earlier or later), keeping its first change.
 local function move_mark(sku, due, allowed_floor)
   local first, allowed = mark_times(sku)
   if not first then return end
   if allowed_floor and allowed_floor > allowed then allowed = allowed_floor end
-  redis.call('ZADD', KEYS[1], due, sku)
-  if first == due and allowed == due then
-    redis.call('HDEL', KEYS[2], sku)
-  else
-    redis.call('HSET', KEYS[2], sku, first .. ' ' .. allowed)
-  end
+  write_mark(sku, first, allowed, due)
+end
+
+-- A claim whose lease ran out: gone, and what it sent may have landed, so the value the
+-- channel last accepted is no longer known.
+local function forget_lost_claim(sku)
+  redis.call('ZREM', KEYS[3], sku)
+  redis.call('HDEL', KEYS[4], sku)
+  redis.call('HDEL', KEYS[6], sku)
 end

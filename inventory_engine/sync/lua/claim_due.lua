@@ -51,9 +51,7 @@ for _, sku in ipairs(lost) do
     local parts = split(claim)
     first, allowed = tonumber(parts[2]), tonumber(parts[3])
   end
-  redis.call('ZREM', KEYS[3], sku)
-  redis.call('HDEL', KEYS[4], sku)
-  redis.call('HDEL', KEYS[6], sku)
+  forget_lost_claim(sku)
   remark(sku, first, allowed, now)
 end
 
@@ -71,11 +69,7 @@ while count < limit and looked < scan do
     elseif not_before > now then
       move_mark(sku, not_before, not_before)
     else
-      if lease_end then  -- ran out this very ms: forget it like any lost lease
-        redis.call('ZREM', KEYS[3], sku)
-        redis.call('HDEL', KEYS[4], sku)
-        redis.call('HDEL', KEYS[6], sku)
-      end
+      if lease_end then forget_lost_claim(sku) end  -- ran out this very ms
       if not_before > allowed then allowed = not_before end
       redis.call('ZREM', KEYS[1], sku)
       redis.call('HDEL', KEYS[2], sku)
