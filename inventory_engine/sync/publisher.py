@@ -88,14 +88,11 @@ class PublishReport:
     next_due_ms: int | None = None
     latencies_ms: list[int] = field(default_factory=list)
     """For each accepted item: first unpublished change → accepted."""
-    allowed_latencies_ms: list[int] = field(default_factory=list)
-    """For each accepted item: the instant the channel's limits allowed it → accepted."""
 
     def add(self, other: PublishReport) -> None:
         for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latencies_ms.extend(other.latencies_ms)
-        self.allowed_latencies_ms.extend(other.allowed_latencies_ms)
         self.next_due_ms = other.next_due_ms
         self.busy = other.busy
 
@@ -225,13 +222,9 @@ class ChannelPublisher:
         report.stale = settled.stale
         report.next_due_ms = self._local(settled.next_due_ms, settled.now_ms)
         if updates:
-            self.recorder.request(claim, updates, results, failed, duration_s, settled.now_ms)
-            accepted = {i.update.sku for i in results if i.outcome is ItemOutcome.ACCEPTED}
-            for c in claim.skus:
-                if c.sku in accepted:
-                    report.latencies_ms.append(max(0, settled.now_ms - c.first_ms))
-                    allowed = max(c.allowed_ms, c.first_ms)
-                    report.allowed_latencies_ms.append(max(0, settled.now_ms - allowed))
+            report.latencies_ms += self.recorder.request(
+                claim, updates, results, failed, duration_s, settled.now_ms
+            )
 
     def publish_until_idle(
         self, *, max_rounds: int = 100, budget_s: float | None = None

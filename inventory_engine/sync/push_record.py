@@ -43,9 +43,11 @@ class PushRecorder:
         failed: ChannelError | None,
         duration_s: float,
         now: int,
-    ) -> None:
-        """Metrics, the push log and one log line for a request that was sent."""
+    ) -> list[int]:
+        """Metrics, the push log and one log line for a request that was sent. Returns, per
+        accepted item, first unpublished change → accepted (ms)."""
         times = {c.sku: c for c in claim.skus}
+        latencies: list[int] = []
         metrics = MetricsBatch()
         metrics.observe(m.PUSH_DURATION, duration_s, self.name)
         with redis_errors():
@@ -64,7 +66,7 @@ class PushRecorder:
                     outcome=status,
                     error=str(failed),
                 )
-                return
+                return latencies
             pipe.delete(self.keys.push_failures(self.name))
             metrics.inc(m.PUSH_REQUESTS, self.name, "ok")
             for item in results:
@@ -75,6 +77,7 @@ class PushRecorder:
                 self._row(pipe, item.update, item.outcome.value, item.code, claimed, now)
                 if item.outcome is ItemOutcome.ACCEPTED:
                     latency = max(0, now - claimed.first_ms)
+                    latencies.append(latency)
                     allowed = max(0, now - max(claimed.allowed_ms, claimed.first_ms))
                     metrics.observe(m.PROPAGATION, latency / 1000, self.name)
                     metrics.observe(m.PROPAGATION_ALLOWED, allowed / 1000, self.name)
@@ -90,6 +93,7 @@ class PushRecorder:
             outcome="ok",
             duration_ms=round(duration_s * 1000, 1),
         )
+        return latencies
 
     def _row(
         self,

@@ -66,8 +66,6 @@ class ChannelSenders:
         self._kick_counts: dict[str, int] = {}
         """Per channel, kicks so far: a sender that sees the count move looks for work again."""
         self._stopping = threading.Event()
-        self.totals: dict[str, PublishReport] = {}
-        """What each channel's senders did in this process (for tests and logs)."""
 
     def kick(self, channel: str) -> bool:
         """Make sure the channel's sender runs and looks for work again. Returns True when a
@@ -155,7 +153,6 @@ class ChannelSenders:
         channel, clock = publisher.name, publisher.clock
         deadline = time.monotonic() + self.budget_s
         lanes = max(1, publisher.limits.concurrency)
-        total = self.totals.setdefault(channel, PublishReport())
         pending: set[Future[PublishReport]] = set()
         next_due: int | None = None
         seen = -1  # act on the kick that started this sender
@@ -170,7 +167,6 @@ class ChannelSenders:
                 for future in [f for f in pending if f.done()]:
                     pending.discard(future)
                     report = future.result()  # an exception ends this sender
-                    total.add(report)
                     next_due = report.next_due_ms
                     if report.busy:
                         # Every slot is taken: by this sender's own rounds (one ending wakes
