@@ -341,7 +341,8 @@ def stock_body(engine: Engine, sku: str) -> StockOut | None:
             pipe.hget(keys.accepted(name), sku)
             pipe.zscore(keys.dirty(name), sku)
             pipe.zscore(keys.inflight(name), sku)  # claimed: its value is on the way
-        replies = pipe.execute()
+        pipe.hget(keys.catalog, sku)
+        *replies, entry = pipe.execute()
     channels: dict[str, ChannelOut] = {}
     for index, name in enumerate(names):
         settings = engine.channel_settings[name]
@@ -357,7 +358,7 @@ def stock_body(engine: Engine, sku: str) -> StockOut | None:
             ceiling=LIMITS[settings.kind].ceiling,
         )
         accepted, marked, in_flight = replies[3 * index : 3 * index + 3]
-        listed = bool(engine.publisher(name).targets.item_ids([sku]))
+        listed = engine.publisher(name).targets.item_id(sku, entry) is not None
         channels[name] = ChannelOut(
             listed=listed,
             target=published_quantity(available, share) if listed else None,

@@ -123,14 +123,17 @@ class TargetValues:
             return {sku: sku for sku in skus}
         with redis_errors():
             raw = self.client.hmget(self.keys.catalog, list(skus))
-        ids: dict[str, str] = {}
-        for sku, entry in zip(skus, raw, strict=True):
-            if entry is None:
-                continue
-            value = json.loads(entry).get(self.catalog_field)
-            if value not in (None, ""):
-                ids[sku] = str(value)
-        return ids
+        ids = {sku: self.item_id(sku, entry) for sku, entry in zip(skus, raw, strict=True)}
+        return {sku: item for sku, item in ids.items() if item is not None}
+
+    def item_id(self, sku: str, entry: bytes | str | None) -> str | None:
+        """The channel's id of ``sku`` in its raw catalog record (None: not listed here)."""
+        if self.catalog_field == "sku":
+            return sku
+        if entry is None:
+            return None
+        value = json.loads(entry).get(self.catalog_field)
+        return None if value in (None, "") else str(value)
 
 
 def _text(value: Any) -> str:
