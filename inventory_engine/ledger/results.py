@@ -59,7 +59,8 @@ class ReservationOutcome:
     expires_at_ms: int | None
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A Redis reply value as text (clients here do not decode responses)."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -71,9 +72,9 @@ def decode_order_reply(reply: list[Any]) -> OrderOutcome:
     """Decode apply_order_event.lua."""
     status = _status(reply)
     if status is Status.APPLIED:
-        return OrderOutcome(True, OrderState(_text(reply[1])), int(reply[2]), int(reply[3]))
+        return OrderOutcome(True, OrderState(text(reply[1])), int(reply[2]), int(reply[3]))
     if status is Status.NOOP:
-        return OrderOutcome(False, OrderState(_text(reply[1])))
+        return OrderOutcome(False, OrderState(text(reply[1])))
     if status is Status.NOT_FOUND:
         return OrderOutcome(False, None)
     raise AssertionError(f"unexpected reply from apply_order_event: {reply!r}")
@@ -93,8 +94,7 @@ def decode_commit_reply(channel: str, order_id: str, reply: list[Any]) -> OrderO
 def _short_lines(flat: list[Any]) -> list[ShortLine]:
     """``[sku, requested, available, ...]`` as ShortLines."""
     return [
-        ShortLine(_text(flat[i]), int(flat[i + 1]), int(flat[i + 2]))
-        for i in range(0, len(flat), 3)
+        ShortLine(text(flat[i]), int(flat[i + 1]), int(flat[i + 2])) for i in range(0, len(flat), 3)
     ]
 
 
@@ -109,12 +109,12 @@ def decode_reserve_reply(reservation_id: str, reply: list[Any]) -> ReservationOu
     if status in (Status.APPLIED, Status.NOOP):
         expiry = int(reply[2]) or None
         return ReservationOutcome(
-            reservation_id, status is Status.APPLIED, OrderState(_text(reply[1])), expiry
+            reservation_id, status is Status.APPLIED, OrderState(text(reply[1])), expiry
         )
     if status is Status.INSUFFICIENT:
         raise InsufficientStockError(_short_lines(reply[1:]))
     if status is Status.CONFLICT:
-        raise ReservationConflictError(reservation_id, _text(reply[1]))
+        raise ReservationConflictError(reservation_id, text(reply[1]))
     raise AssertionError(f"unexpected reply from try_reserve: {reply!r}")
 
 
@@ -129,11 +129,11 @@ def decode_change_reply(reply: list[Any]) -> int:
         return int(reply[1])
     if status is Status.OUT_OF_RANGE:
         raise StockLevelError(
-            _text(reply[1]),
+            text(reply[1]),
             f"on hand is {int(reply[2])}; the change would make it {int(reply[3])}",
         )
     if status is Status.IS_BUNDLE:
-        raise StockLevelError(_text(reply[1]), "is a bundle: its stock comes from its components")
+        raise StockLevelError(text(reply[1]), "is a bundle: its stock comes from its components")
     raise AssertionError(f"unexpected reply from change_on_hand: {reply!r}")
 
 

@@ -48,6 +48,7 @@ from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.errors import InventoryError
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
+from inventory_engine.ledger.results import text
 from inventory_engine.ledger.scripts import lua_source
 from inventory_engine.sync.limits import LIMITS, ChannelLimits
 from inventory_engine.sync.push_record import PushRecorder
@@ -267,7 +268,7 @@ class ChannelPublisher:
         accepted = {
             sku: int(raw)
             for sku, raw, item in zip(skus, accepted_raw, accepted_ids, strict=True)
-            if raw is not None and (item is None or _text(item) == item_ids.get(sku))
+            if raw is not None and (item is None or text(item) == item_ids.get(sku))
         }
         updates: list[tuple[int, StockUpdate]] = []
         for sku in skus:
@@ -409,7 +410,3 @@ def _parked(code: str, message: str, update: StockUpdate, now_ms: int) -> str:
         },
         ensure_ascii=False,
     )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

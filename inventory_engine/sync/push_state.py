@@ -24,6 +24,7 @@ import redis
 
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import redis_errors
+from inventory_engine.ledger.results import text
 from inventory_engine.ledger.scripts import lua_source
 
 PACKAGE = "inventory_engine.sync"
@@ -153,7 +154,7 @@ class PushState:
                 ],
             )
         skus = tuple(
-            ClaimedSku(_text(flat[i]), int(flat[i + 1]), int(flat[i + 2]))
+            ClaimedSku(text(flat[i]), int(flat[i + 1]), int(flat[i + 2]))
             for i in range(0, len(flat), 3)
         )
         due = int(next_due)
@@ -186,7 +187,3 @@ class PushState:
             )
         due = int(next_due)
         return SettleResult(int(now), int(settled), int(stale), due if due >= 0 else None)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -14,13 +14,13 @@ The push job itself only starts the channel's sender in the worker process (``se
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import redis
 from rq import Queue
 
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.ledger.results import text
 from inventory_engine.timing import JOB_GUARD_MS, PUSH_JOB_TIMEOUT_S
 
 PUSH_JOB = "workers.jobs.publish_channel"
@@ -86,7 +86,7 @@ class PushScheduler:
         several callers: only the one that removes a wake-up queues its push."""
         key = self.keys.push_wakeups
         now = wall_clock_ms() if now_ms is None else now_ms
-        due = [_text(name) for name in self.queue_client.zrangebyscore(key, "-inf", now)]
+        due = [text(name) for name in self.queue_client.zrangebyscore(key, "-inf", now)]
         if not due:
             return []
         pipe = self.queue_client.pipeline(transaction=False)
@@ -105,7 +105,3 @@ class PushScheduler:
             self.schedule_pushes([name])
         else:
             self.schedule_push_at(name, next_due_ms)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

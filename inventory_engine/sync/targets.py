@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -22,6 +21,7 @@ from inventory_engine.domain.sales_rate import SalesRate, dynamic_buffer
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import redis_errors
 from inventory_engine.ledger.reads import LedgerReader
+from inventory_engine.ledger.results import text
 from inventory_engine.sync.limits import ChannelLimits
 
 DEFAULT_DYNAMIC_WINDOW_S = 60.0
@@ -105,9 +105,9 @@ class TargetValues:
             raw = self.client.hmget(key, skus)
         held: dict[str, int] = {}
         rates: dict[FieldT, EncodableT] = {}
-        for sku, text in zip(skus, raw, strict=True):
+        for sku, stored in zip(skus, raw, strict=True):
             previous = (
-                SalesRate.decode(_text(text)) if text else SalesRate(0.0, now, available[sku])
+                SalesRate.decode(text(stored)) if stored else SalesRate(0.0, now, available[sku])
             )
             rate = previous.observe(available[sku], now)
             rates[sku] = rate.encode()
@@ -134,7 +134,3 @@ class TargetValues:
             return None
         value = json.loads(entry).get(self.catalog_field)
         return None if value in (None, "") else str(value)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
