@@ -257,12 +257,17 @@ class ChannelPublisher:
         """Values to send now, decreases first; unchanged and unlisted SKUs go to ``settles``."""
         skus = [c.sku for c in claim.skus]
         targets, uncounted = self.targets.values_and_uncounted(skus, store_rates=True)
-        item_ids = self.targets.item_ids(skus)
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
             pipe.hmget(self.keys.accepted(self.name), skus)
             pipe.hmget(self.keys.accepted_item(self.name), skus)
-            accepted_raw, accepted_ids = pipe.execute()
+            pipe.hmget(self.keys.catalog, skus)
+            accepted_raw, accepted_ids, entries = pipe.execute()
+        item_ids = {
+            sku: item
+            for sku, entry in zip(skus, entries, strict=True)
+            if (item := self.targets.item_id(sku, entry)) is not None
+        }
         # A value accepted for another marketplace id (the SKU was re-listed) says nothing
         # about what the new listing shows: it is sent.
         accepted = {

@@ -117,15 +117,6 @@ class TargetValues:
                 self.client.hset(key, mapping=rates)
         return held
 
-    def item_ids(self, skus: Sequence[str]) -> dict[str, str]:
-        """The channel's id of each SKU it lists (a SKU it does not list is left out)."""
-        if self.catalog_field == "sku":
-            return {sku: sku for sku in skus}
-        with redis_errors():
-            raw = self.client.hmget(self.keys.catalog, list(skus))
-        ids = {sku: self.item_id(sku, entry) for sku, entry in zip(skus, raw, strict=True)}
-        return {sku: item for sku, item in ids.items() if item is not None}
-
     def item_id(self, sku: str, entry: bytes | str | None) -> str | None:
         """The channel's id of ``sku`` in its raw catalog record (None: not listed here)."""
         if self.catalog_field == "sku":
