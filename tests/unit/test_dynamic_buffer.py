@@ -58,19 +58,22 @@ class RecordingChannel:
         return None
 
 
-@pytest.mark.parametrize("enabled", [False, True])
-def test_publisher_holds_back_expected_sales_when_enabled(redis_client, clock, enabled):
-    from inventory_engine.ledger import RedisLedger
-
-    settings = WildberriesSettings(
+def wb_settings(**extra) -> WildberriesSettings:
+    return WildberriesSettings(
         kind="wildberries",
         name="wb",
         base_url="http://127.0.0.1:9",
         token=SecretStr("t"),
         warehouse_id=1,
-        dynamic_buffer=enabled,
-        dynamic_window_s=300,
+        **extra,
     )
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_publisher_holds_back_expected_sales_when_enabled(redis_client, clock, enabled):
+    from inventory_engine.ledger import RedisLedger
+
+    settings = wb_settings(dynamic_buffer=enabled, dynamic_window_s=300)
     CatalogStore(redis_client, channels=["wb"]).import_entries(
         [CatalogEntry(sku="A", wb_chrt_id=7)]
     )
@@ -96,13 +99,7 @@ def test_a_relisted_sku_is_sent_to_its_new_id(redis_client, clock):
     listed under a new id (a new WB card), the same number is not coalesced away."""
     from inventory_engine.ledger import RedisLedger
 
-    settings = WildberriesSettings(
-        kind="wildberries",
-        name="wb",
-        base_url="http://127.0.0.1:9",
-        token=SecretStr("t"),
-        warehouse_id=1,
-    )
+    settings = wb_settings()
     catalog = CatalogStore(redis_client, channels=["wb"])
     catalog.import_entries([CatalogEntry(sku="A", wb_chrt_id=7)])
     ledger = RedisLedger(redis_client, channels=["wb"], clock=clock)
@@ -121,13 +118,7 @@ def test_a_sku_nobody_counted_is_not_published_until_a_count_arrives(redis_clien
     stock count, taking live listings off sale."""
     from inventory_engine.ledger import RedisLedger
 
-    settings = WildberriesSettings(
-        kind="wildberries",
-        name="wb",
-        base_url="http://127.0.0.1:9",
-        token=SecretStr("t"),
-        warehouse_id=1,
-    )
+    settings = wb_settings()
     CatalogStore(redis_client, channels=["wb"]).import_entries(
         [CatalogEntry(sku="NEW", wb_chrt_id=9), CatalogEntry(sku="SOLD-OUT", wb_chrt_id=10)]
     )
