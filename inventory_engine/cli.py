@@ -2,6 +2,10 @@
 
 Commands talk to Redis directly, so they work with or without ``serve`` running (with the
 embedded server they find the one ``serve`` started, or start their own for the command).
+
+Exit codes, the same for every command: **0** done, nothing to report; **1** done, and there is
+something to report (an unknown SKU, a difference, something stuck, a failed demo check);
+**2** an error (bad input or settings, Redis or a marketplace failing).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import redis
 import typer
@@ -63,18 +67,26 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 @contextmanager
 def _session(config: Path | None) -> Iterator[tuple[Settings, redis.Redis]]:
-    """Settings and a Redis client for one command; errors become a message and exit 1."""
+    """Settings and a Redis client for one command; errors become a message and exit 2."""
     try:
         settings = load_settings(config)
         configure_logging(level="WARNING")
         with redis_connection(settings) as client:
             yield settings, client
-    except InventoryError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+    except (InventoryError, ValueError) as exc:
+        fail(exc)
+
+
+EXIT_REPORT = 1
+"""Done, and there is something to report (see the module's docstring)."""
+EXIT_ERROR = 2
+"""Bad input or settings, or Redis or a marketplace failing."""
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Print ``exc`` as the command's error and exit :data:`EXIT_ERROR`."""
+    err.print(f"[red]error:[/red] {escape(str(exc))}")
+    raise typer.Exit(EXIT_ERROR) from None
 
 
 @app.command()
@@ -85,8 +97,7 @@ def serve(config: ConfigOption = None) -> None:
     try:
         settings = load_settings(config)
     except InventoryError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        fail(exc)
     configure_logging()
     run(settings, config=str(config) if config else None)
 
@@ -110,14 +121,12 @@ def worker(
         engine = build_engine(settings)
         use_engine(engine)  # the jobs run in this process and use this Engine
     except InventoryError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        fail(exc)
     configure_logging()
     names = {"events": EVENTS_QUEUE, "push": PUSH_QUEUE}
     wanted = [names[q.strip()] for q in queues.split(",") if q.strip() in names]
     if not wanted:
-        err.print("[red]error:[/red] --queues takes events and/or push")
-        raise typer.Exit(2)
+        fail(ValueError("--queues takes events and/or push"))
     EngineWorker(
         wanted,
         connection=engine.queue_client,
@@ -189,11 +198,10 @@ def demo(
     try:
         summary = run_demo(seconds=seconds, rate=rate, settle_s=settle, console=out)
     except InventoryError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        fail(exc)
     out.print(render_summary(summary))
     if not summary.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_REPORT)
 
 
 @app.command()
@@ -250,7 +258,7 @@ def stock_show(
             as_json=as_json,
         )
     if not found:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_REPORT)
 
 
 @stock_app.command("import")
@@ -265,9 +273,13 @@ def stock_import(
         ledger = engine.ledger
         # Bundles have no count of their own: refuse the file before any location is written.
         recipes = client.hmget(ledger.keys.bundles, [row.sku for row in rows])
-        for number, (row, recipe) in enumerate(zip(rows, recipes, strict=True), start=1):
-            if recipe is not None:
-                raise CatalogError(number, f"{row.sku} is a bundle: set its components' counts")
+        CatalogError.raise_for(
+            [
+                (number, f"{row.sku} is a bundle: set its components' counts")
+                for number, (row, recipe) in enumerate(zip(rows, recipes, strict=True), start=1)
+                if recipe is not None
+            ]
+        )
         by_location: dict[str, list[tuple[str, int]]] = {}
         for row in rows:
             by_location.setdefault(row.location, []).append((row.sku, row.on_hand))

@@ -43,7 +43,13 @@ class StockRow:
 
 def _rows(
     path: Path, required: tuple[str, ...], optional: tuple[str, ...]
-) -> Iterator[tuple[int, dict[str, str]]]:
+) -> Iterator[tuple[int, dict[str, str] | None]]:
+    """Numbered data rows; ``None`` for a row with more values than the header has columns.
+
+    Raises:
+        CatalogError: the file cannot be read or its header is wrong (nothing else can be
+            checked then).
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -65,20 +71,30 @@ def _rows(
         raise CatalogError(0, f"unknown column(s) {', '.join(unknown)}")
     reader.fieldnames = header
     for row_number, raw in enumerate(reader, start=1):
-        if None in raw:
-            raise CatalogError(row_number, "more values than columns")
+        if None in raw:  # DictReader files surplus values under the key None
+            yield row_number, None
+            continue
         yield row_number, {key: (value or "").strip() for key, value in raw.items()}
+
+
+TOO_MANY_VALUES = "more values than columns"
 
 
 def read_stock_csv(path: Path) -> list[StockRow]:
     """Rows of ``sku,on_hand[,location]``.
 
     Raises:
-        CatalogError: the first bad row (or header), with its number.
+        CatalogError: the header's problem, or every bad row with its number.
     """
     rows: list[StockRow] = []
+    problems: list[tuple[int, str]] = []
     seen: dict[tuple[str, str], int] = {}
+    count = 0
     for number, raw in _rows(path, STOCK_COLUMNS, STOCK_OPTIONAL):
+        count += 1
+        if raw is None:
+            problems.append((number, TOO_MANY_VALUES))
+            continue
         try:
             sku = check_identifier(raw["sku"], "sku")
             location = check_location(raw.get("location") or DEFAULT_LOCATION)
@@ -88,14 +104,17 @@ def read_stock_csv(path: Path) -> list[StockRow]:
                 raise ValueError(f"on_hand {raw['on_hand']!r} is not a whole number") from None
             check_stock_level(quantity)
         except ValueError as exc:
-            raise CatalogError(number, str(exc)) from None
+            problems.append((number, str(exc)))
+            continue
         if (sku, location) in seen:
-            raise CatalogError(
-                number, f"{sku} at {location} already given in row {seen[sku, location]}"
+            problems.append(
+                (number, f"{sku} at {location} already given in row {seen[sku, location]}")
             )
+            continue
         seen[sku, location] = number
         rows.append(StockRow(sku, quantity, location))
-    if not rows:
+    CatalogError.raise_for(problems)
+    if not count:
         raise CatalogError(0, "the file has no data rows")
     return rows
 
@@ -106,17 +125,29 @@ def read_catalog_csv(path: Path) -> list[CatalogEntry]:
     An empty id means "not listed on that channel"; ``bundle`` looks like ``A:2;B:1``.
 
     Raises:
-        CatalogError: the first bad row (or header), with its number.
+        CatalogError: the header's problem, or every bad row with its number.
     """
     entries: list[CatalogEntry] = []
+    problems: list[tuple[int, str]] = []
+    count = 0
     for number, raw in _rows(path, CATALOG_COLUMNS, CATALOG_OPTIONAL):
+        count += 1
+        if raw is None:
+            problems.append((number, TOO_MANY_VALUES))
+            continue
         try:
             entries.append(CatalogEntry.model_validate({k: v for k, v in raw.items() if v}))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            problems.append(
+                (
+                    number,
+                    "; ".join(
+                        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                        for err in exc.errors()
+                    ),
+                )
             )
-            raise CatalogError(number, problems) from None
-    if not entries:
+    CatalogError.raise_for(problems)
+    if not count:
         raise CatalogError(0, "the file has no data rows")
     return entries

@@ -9,7 +9,7 @@
     ├── LedgerUnavailableError      Redis cannot be reached (connection refused, lost, timed out)
     ├── LedgerScriptError           Redis refused one command: a script's error, WRONGTYPE, OOM,
     │                               READONLY (the server answers; the operation failed)
-    ├── CatalogError                a catalog or stock file with a bad row (names the row)
+    ├── CatalogError                a catalog or stock file with bad rows (names each row)
     ├── ConfigError                 settings that cannot work
     └── EmbeddedServerError         the embedded Redis-compatible server would not start
 
@@ -102,14 +102,41 @@ class LedgerScriptError(InventoryError):
 
 
 class CatalogError(InventoryError):
-    """A catalog or stock import file has a bad row; nothing was imported.
+    """A catalog or stock import file has bad rows; nothing was imported.
 
-    ``row`` counts data rows from 1 (the header is row 0, as are whole-file problems).
+    ``row`` counts data rows from 1 (the header is row 0, as are whole-file problems) and is the
+    first bad row; ``problems`` holds every one found, ``(row, message)``, up to
+    :data:`MAX_REPORTED_ROWS`, and ``more`` how many were found beyond that. A seller fixing a
+    spreadsheet wants every bad row at once, not one per attempt.
     """
 
-    def __init__(self, row: int, message: str) -> None:
+    def __init__(self, row: int, message: str, *, more: tuple[tuple[int, str], ...] = ()) -> None:
+        self.problems: tuple[tuple[int, str], ...] = ((row, message), *more)[:MAX_REPORTED_ROWS]
+        self.more = max(0, 1 + len(more) - MAX_REPORTED_ROWS)
         self.row = row
-        super().__init__(f"row {row}: {message}" if row else message)
+        lines = [_row_text(r, m) for r, m in self.problems]
+        if self.more:
+            lines.append(f"... and {self.more} more bad row(s)")
+        if len(lines) == 1:
+            super().__init__(lines[0])
+        else:
+            count = len(self.problems) + self.more
+            super().__init__(f"{count} bad rows, nothing imported:\n  " + "\n  ".join(lines))
+
+    @classmethod
+    def raise_for(cls, problems: list[tuple[int, str]]) -> None:
+        """Raise one error naming every problem (in row order), if there is any."""
+        if problems:
+            ordered = sorted(problems, key=lambda p: p[0])
+            raise cls(*ordered[0], more=tuple(ordered[1:]))
+
+
+MAX_REPORTED_ROWS = 50
+"""Bad rows named in one :class:`CatalogError`; the rest are counted."""
+
+
+def _row_text(row: int, message: str) -> str:
+    return f"row {row}: {message}" if row else message
 
 
 class ConfigError(InventoryError):

@@ -129,7 +129,9 @@ class CatalogStore:
 
 
 def _check_rules(entries: Sequence[CatalogEntry], merged: dict[str, CatalogEntry]) -> None:
+    """Raise one :class:`CatalogError` naming every file row that breaks a rule."""
     rows = {entry.sku: row for row, entry in enumerate(entries, start=1)}
+    problems: list[tuple[int, str]] = []
     # Marketplace ids owned by entries the file does not touch.
     seen: dict[tuple[str, str], str] = {
         (field, str(getattr(e, field))): e.sku
@@ -140,7 +142,8 @@ def _check_rules(entries: Sequence[CatalogEntry], merged: dict[str, CatalogEntry
     file_skus: set[str] = set()
     for row, entry in enumerate(entries, start=1):
         if entry.sku in file_skus:
-            raise CatalogError(row, f"SKU {entry.sku} appears twice")
+            problems.append((row, f"SKU {entry.sku} appears twice"))
+            continue
         file_skus.add(entry.sku)
         for field in INDEXED_FIELDS:
             value = getattr(entry, field)
@@ -148,18 +151,19 @@ def _check_rules(entries: Sequence[CatalogEntry], merged: dict[str, CatalogEntry
                 continue
             owner = seen.setdefault((field, str(value)), entry.sku)
             if owner != entry.sku:
-                raise CatalogError(row, f"{field} {value} already belongs to SKU {owner}")
+                problems.append((row, f"{field} {value} already belongs to SKU {owner}"))
     # Bundle rules over the catalog as it would be, blamed on the file row that breaks them.
     for sku, entry in merged.items():
         for component, _ in entry.bundle or ():
             part = merged.get(component)
             row = rows.get(sku) or rows.get(component, 0)
             if component == sku:
-                raise CatalogError(row, f"bundle {sku} cannot contain itself")
-            if part is None:
-                raise CatalogError(row, f"bundle component {component} is not in the catalog")
-            if part.bundle is not None:
-                raise CatalogError(row, f"bundle {sku} uses {component}, which is itself a bundle")
+                problems.append((row, f"bundle {sku} cannot contain itself"))
+            elif part is None:
+                problems.append((row, f"bundle component {component} is not in the catalog"))
+            elif part.bundle is not None:
+                problems.append((row, f"bundle {sku} uses {component}, which is itself a bundle"))
+    CatalogError.raise_for(problems)
 
 
 def _text(value: bytes | str) -> str:

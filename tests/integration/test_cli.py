@@ -54,7 +54,7 @@ def test_cli_stock_set_adjust_show(server):
 def test_cli_stock_adjust_below_zero_changes_nothing(server):
     run("stock", "set", "A", "2")
     code, output = run("stock", "adjust", "A", "--by=-3", "--reason", "lost")
-    assert code == 1
+    assert code == 2  # an error (bad input): see the CLI's exit codes
     assert "would make it -1" in output
     assert stock_json("A")["on_hand"] == 2
 
@@ -79,7 +79,7 @@ def test_cli_stock_import_is_all_or_nothing(server, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("sku,on_hand\nA,50\nB,-1\n")
     code, output = run("stock", "import", str(bad))
-    assert code == 1
+    assert code == 2  # an error (bad input): see the CLI's exit codes
     assert "row 2" in output
     assert stock_json("A")["on_hand"] == 5  # the good first row of the bad file was not applied
 
@@ -97,7 +97,7 @@ def test_cli_catalog_import_defines_bundles(server, tmp_path):
     assert "3 catalog entries written (1 bundles)" in output
     assert stock_json("KIT")["available"] == 2
     code, output = run("stock", "set", "KIT", "5")
-    assert code == 1
+    assert code == 2  # an error (bad input): see the CLI's exit codes
     assert "is a bundle" in output
 
 
@@ -117,7 +117,7 @@ def test_cli_catalog_import_bad_row_writes_nothing(server, tmp_path):
     catalog = tmp_path / "catalog.csv"
     catalog.write_text("sku,ozon_sku,bundle\nA,1,\nKIT,2,A:1;GHOST:1\n")
     code, output = run("catalog", "import", str(catalog))
-    assert code == 1
+    assert code == 2  # an error (bad input): see the CLI's exit codes
     assert "row 2" in output
     assert "GHOST is not in the catalog" in output
     assert server.hlen("inv:{default}:catalog") == 0

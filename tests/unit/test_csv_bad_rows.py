@@ -196,7 +196,7 @@ def test_stock_import_with_a_bad_row_past_the_first_chunks_imports_nothing(
     assert run_cli("stock", "import", str(good))[0] == 0
     bad = write(tmp_path, "sku,on_hand\nKEEP,9\n" + stock_rows(2_500) + "LAST,x\n", "bad.csv")
     code, output = run_cli("stock", "import", str(bad))
-    assert code == 1
+    assert code == 2
     assert "row 2502" in output
     assert counts(client) == {"main|KEEP": 3}
 
@@ -208,7 +208,7 @@ def test_stock_import_of_a_bundle_in_the_same_location_imports_nothing(tmp_path,
         "import",
         str(write(tmp_path, "sku,on_hand\nA,5\n" + stock_rows(1_500) + "KIT,3\n")),
     )
-    assert code == 1
+    assert code == 2
     assert "KIT" in output
     assert "bundle" in output
     assert counts(client) == {}
@@ -228,7 +228,7 @@ def test_stock_import_refused_in_a_later_location_imports_nothing(
     if setup:
         write_bundles(client, setup)
     code, output = run_cli("stock", "import", str(write(tmp_path, "sku,on_hand,location\n" + rows)))
-    assert code != 0
+    assert code == 2
     assert counts(client) == {}
     assert "row " in output
 
@@ -242,7 +242,75 @@ def test_catalog_import_with_a_bad_row_imports_nothing(tmp_path, client, run_cli
         code, output = run_cli(
             "catalog", "import", str(write(tmp_path, CATALOG_HEADER + lines + bad_row, "bad.csv"))
         )
-        assert code == 1, output
+        assert code == 2, output
         assert "row 300" in output
         after = {key: client.dump(key) for key in client.keys("inv:*") if b"catalog" in key}
         assert after == before
+
+
+# -- every bad row at once (issue 12 §16): a seller fixes the file in one go ---------------------
+
+
+def test_every_bad_stock_row_is_named_not_only_the_first(tmp_path):
+    text = "sku,on_hand\nA,1\nB,x\nC,2\nD,-4\nA,3\nE,1,9\n"
+    with pytest.raises(CatalogError) as caught:
+        read_stock_csv(write(tmp_path, text))
+    assert [row for row, _ in caught.value.problems] == [2, 4, 5, 6]
+    assert caught.value.row == 2
+    message = str(caught.value)
+    assert message.startswith("4 bad rows, nothing imported:")
+    for fragment in (
+        "row 2: on_hand 'x' is not a whole number",
+        "row 4: ",
+        "row 5: A at main already given in row 1",
+        "row 6: more values than columns",
+    ):
+        assert fragment in message
+
+
+def test_every_bad_catalog_row_is_named_by_the_reader_and_by_the_rules(tmp_path, client):
+    with pytest.raises(CatalogError) as caught:
+        read_catalog_csv(write(tmp_path, CATALOG_HEADER + "A,,0,,,,\nB,,,,,,\nC,,,,x,,\n"))
+    assert [row for row, _ in caught.value.problems] == [1, 3]
+    entries = read_catalog_csv(
+        write(tmp_path, CATALOG_HEADER + "A,,1,,,,\nB,,1,,,,\nK,,,,,,GHOST:1\nA,,,,,,\n")
+    )
+    with pytest.raises(CatalogError) as caught:
+        CatalogStore(client).import_entries(entries)
+    assert [row for row, _ in caught.value.problems] == [2, 3, 4]
+    assert "ozon_sku 1 already belongs to SKU A" in str(caught.value)
+    assert "GHOST is not in the catalog" in str(caught.value)
+    assert "SKU A appears twice" in str(caught.value)
+
+
+def test_a_file_of_many_bad_rows_names_the_first_fifty_and_counts_the_rest(tmp_path):
+    from inventory_engine.errors import MAX_REPORTED_ROWS
+
+    text = "sku,on_hand\n" + "".join(f"S{i},bad\n" for i in range(1, 121))
+    with pytest.raises(CatalogError) as caught:
+        read_stock_csv(write(tmp_path, text))
+    assert len(caught.value.problems) == MAX_REPORTED_ROWS == 50
+    assert caught.value.more == 70
+    message = str(caught.value)
+    assert message.startswith("120 bad rows, nothing imported:")
+    assert "row 50:" in message
+    assert "row 51:" not in message
+    assert message.endswith("... and 70 more bad row(s)")
+
+
+def test_the_import_command_prints_every_bad_row_and_exits_2(tmp_path, client, run_cli):
+    code, output = run_cli(
+        "stock", "import", str(write(tmp_path, "sku,on_hand\nA,1\nB,x\nC,-1\nD,y\n"))
+    )
+    assert code == 2, output
+    for row in (2, 3, 4):
+        assert f"row {row}:" in output
+    assert counts(client) == {}
+
+
+def test_exit_codes_follow_one_convention_for_stock_commands(tmp_path, client, run_cli):
+    """0 done; 1 done with something to report (an unknown SKU); 2 an error (bad input)."""
+    assert run_cli("stock", "set", "A", "3")[0] == 0
+    assert run_cli("stock", "show", "NOPE")[0] == 1
+    assert run_cli("stock", "adjust", "A", "--by=-9", "--reason", "lost")[0] == 2
+    assert run_cli("stock", "import", str(tmp_path / "missing.csv"))[0] == 2
