@@ -106,6 +106,9 @@ class DemoSummary:
     """(SKU, marketplace) pairs not showing the engine's current value at the end."""
     unmatched: int
     """(order, marketplace) pairs for which no value arrived after the order."""
+    unmatched_unchanged: int = 0
+    """Of ``unmatched``: the marketplace shows the engine's value, so that order did not change
+    its number (it already showed 0, or a buffer or share kept it): nothing had to be sent."""
 
     @property
     def orders(self) -> int:
@@ -309,6 +312,19 @@ class _Demo:
             negative=negative,
             behind=self.behind(),
             unmatched=sum(len(o.waiting) for o in self.orders),
+            unmatched_unchanged=sum(
+                1 for o in self.orders for name in o.waiting if self._at_target(name, o.sku)
+            ),
+        )
+
+    def _at_target(self, channel: str, sku: str) -> bool:
+        view = self.stock.get(sku, {}).get("channels", {}).get(channel)
+        shown = self.shown.get((channel, sku))
+        return (
+            view is not None
+            and shown is not None
+            and not view["pending"]
+            and (shown[0] == view["target"])
         )
 
 
@@ -339,25 +355,71 @@ def channel_table(stats: dict[str, ChannelStats], title: str | None = None) -> T
 
 
 def render_summary(summary: DemoSummary) -> Group:
-    """The end-of-run report: the channel table and the checks."""
+    """The end-of-run report: the channel table, then each figure with one line on what it
+    means (a bare "oversold: 1" only worries)."""
     violations = sum(v for kinds in summary.violations.values() for v in kinds.values())
-    lines = [
-        f"{summary.orders} orders in {summary.seconds:.0f} s; "
-        f"the ledger recorded {summary.orders_recorded} of them",
-        f"oversold: {summary.oversold_units} units in {summary.oversold_orders} orders",
-        f"simulator limit violations: {violations}"
-        + ("" if not violations else f" {summary.violations}"),
-        "ledger counters: "
-        + ("consistent" if not summary.negative else f"NEGATIVE for {summary.negative}"),
-        f"marketplace values not yet at the engine's target: {summary.behind} "
-        "(Ozon takes one update per item every 30 s)",
-        f"(order, marketplace) pairs with no value after the order: {summary.unmatched}",
-    ]
     style = "green" if summary.ok else "red"
     return Group(
         channel_table(summary.channels, title="inventory-engine demo: summary"),
-        *(Text(line, style=style if n in (2, 3) else "") for n, line in enumerate(lines)),
+        *(
+            Text(figure, style=style if checked else "").append(f"\n    {why}", style="dim")
+            for figure, why, checked in summary_lines(summary, violations)
+        ),
     )
+
+
+def summary_lines(summary: DemoSummary, violations: int) -> list[tuple[str, str, bool]]:
+    """``(figure, what it means, is it one of the pass/fail checks)`` for each summary line."""
+    pending = summary.unmatched - summary.unmatched_unchanged
+    return [
+        (
+            f"{summary.orders} orders in {summary.seconds:.0f} s; "
+            f"the ledger recorded {summary.orders_recorded} of them",
+            "orders placed on the simulators and the storefront, and how many the ledger holds"
+            + (
+                ""
+                if summary.orders_recorded == summary.orders
+                else " (the rest were still in the inbox when the demo ended)"
+            ),
+            False,
+        ),
+        (
+            f"oversold: {summary.oversold_units} units in {summary.oversold_orders} orders",
+            "a marketplace sold a unit it still showed while another channel's sale of the "
+            "same unit was on its way to it: the race every multi-channel seller has, made "
+            "likely here by selling a few units fast (Ozon takes a new number for an item "
+            "once per 30 s); `inventory-engine oversold` lists such orders"
+            if summary.oversold_units
+            else "no marketplace sold a unit that was already gone",
+            False,
+        ),
+        (
+            f"simulator limit violations: {violations}"
+            + ("" if not violations else f" {summary.violations}"),
+            "requests the simulators refused or counted as breaking the marketplace's limits "
+            "(rate, batch size, Ozon's per-item window): the engine must cause none",
+            True,
+        ),
+        (
+            "ledger counters: "
+            + ("consistent" if not summary.negative else f"NEGATIVE for {summary.negative}"),
+            "no SKU's on hand or reserved went below zero",
+            True,
+        ),
+        (
+            f"marketplace values not yet at the engine's target: {summary.behind}",
+            "(SKU, marketplace) pairs whose shown number differs from the engine's at the end: "
+            "changes still on their way (Ozon takes one update per item every 30 s)",
+            False,
+        ),
+        (
+            f"(order, marketplace) pairs with no value after the order: {summary.unmatched}",
+            f"{summary.unmatched_unchanged} because the order did not change that marketplace's "
+            "number (it already showed 0, or its buffer or share kept it): nothing to send; "
+            f"{pending} still on their way when the demo ended",
+            False,
+        ),
+    ]
 
 
 # -- running ------------------------------------------------------------------------------------
