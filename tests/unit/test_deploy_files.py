@@ -398,10 +398,15 @@ def test_compose_builds_the_image_from_the_dockerfile() -> None:
 
 
 def test_prometheus_loads_the_rules_compose_mounts() -> None:
+    """Rule files are relative to the config file, in compose and in a checkout alike."""
     config = _yaml(PROMETHEUS)
     mounts = _mounts(_compose()["services"]["prometheus"])
-    assert mounts["prometheus/alerts.yml"] in config["rule_files"]
     assert mounts["prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    in_container = PurePosixPath(mounts["prometheus/prometheus.yml"]).parent
+    assert [str(in_container / rule) for rule in config["rule_files"]] == [
+        mounts["prometheus/alerts.yml"]
+    ]
+    assert [PROMETHEUS.parent / rule for rule in config["rule_files"]] == [ALERTS]
     assert config["scrape_configs"][0]["metrics_path"] == "/metrics"
 
 
