@@ -361,9 +361,10 @@ def orders_check(
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """The marketplace's own orders of the period against the ledger: each one missing or in
-    another state is named with the likely reason. Exit 1 when something is missing or
-    differs, 2 on errors."""
+    """The marketplace's own orders of the period against the ledger: states and lines (SKU,
+    quantity). Each order missing, in another state or with other lines is named with the
+    likely reason and each line that differs. Exit 1 when something is missing or differs, 2
+    on errors."""
     with _operation(config) as op:
         period = parse_duration(since)
         names = op.channels(channel, readable=True)

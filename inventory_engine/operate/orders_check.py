@@ -12,8 +12,16 @@ Each channel is listed through the endpoints its poller uses, paced like the pol
 Each order's marketplace status maps to a ledger action (``domain/status_rules``); the ledger
 should hold the order in the state that action leads to, or further along the same path
 (reserved → committed → final). An order is ``ok``, ``in_flight`` (its event waits in the queue),
-``missing`` (the ledger has no record of it) or ``differs`` (another state), with the likely
-reason read from the order's own log and the queues.
+``missing`` (the ledger has no record of it) or ``differs`` (another state, or other lines), with
+the likely reason read from the order's own log and the queues.
+
+Lines are compared too, since a right state says nothing about what is held: the marketplace's
+lines (its item ids mapped through the catalog, summed per SKU) against the ledger's lines and
+its lines parked for an unknown SKU. Each difference is named — a line the ledger lacks, one
+only the ledger has, a quantity, a line unknown to the catalog. Lines are compared only where
+the ledger holds or took stock for the order (reserved, committed, final, cancelled after ship):
+a released order moved nothing whatever its lines. A listing without lines (a WB status answer
+for a task not in the new-task snapshot) cannot be compared.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -30,6 +38,7 @@ from rq.job import Job
 
 from inventory_engine.channels.base import ChannelClient, ChannelError, ChannelOrder, chunks
 from inventory_engine.domain.models import OrderAction, OrderState
+from inventory_engine.intake.mapping import unmapped_sku
 from inventory_engine.intake.pollers import MAX_STATUS_IDS, poll_limits, tracked_tasks
 from inventory_engine.ledger.activity import OrderLogEntry
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
@@ -56,6 +65,8 @@ ACCEPTS: dict[OrderAction, frozenset[OrderState]] = {
     OrderAction.HOLD: frozenset(_S),
 }
 """Ledger states that agree with the marketplace's action (the ledger may be further along)."""
+HOLDS_STOCK = frozenset({_S.RESERVED, _S.COMMITTED, _S.FINAL, _S.CANCELLED_AFTER_SHIP})
+"""Ledger states in which the order's lines moved stock: only there do its lines matter."""
 
 
 class Verdict(StrEnum):
@@ -79,6 +90,8 @@ class OrderCheck:
     ledger_state: str | None
     verdict: Verdict
     reason: str = ""
+    lines: tuple[str, ...] = ()
+    """How the marketplace's lines and the ledger's differ, one text each (none: same)."""
 
 
 @dataclass
@@ -153,10 +166,12 @@ def check_orders(
             result.error = str(exc)
             continue
         result.listed = len(orders)
+        item_field = engine.channel(name).order_item_field
         for order in orders:
             if order.action is OrderAction.IGNORE:
                 continue
-            check = _check(engine, name, kind, order, jobs.get((name, order.order_id)))
+            job = jobs.get((name, order.order_id))
+            check = _check(engine, name, kind, item_field, order, job)
             result.counts[check.verdict.value] = result.counts.get(check.verdict.value, 0) + 1
             if keep_all or check.verdict is not Verdict.OK:
                 result.checks.append(check)
@@ -211,6 +226,10 @@ def _wildberries(
     ids = sorted(set(found) | tracked_tasks(engine, name))
     for chunk in chunks(ids, MAX_STATUS_IDS):
         for status in paced(functools.partial(client.order_statuses, chunk)):
+            # A status answer has no lines: a task of the new-task snapshot keeps its line.
+            seen = found.get(status.order_id)
+            if seen is not None and not status.lines:
+                status = replace(status, lines=seen.lines)
             found[status.order_id] = status
 
 
@@ -218,12 +237,20 @@ def _wildberries(
 
 
 def _check(
-    engine: Engine, channel: str, kind: str, order: ChannelOrder, job: _Job | None
+    engine: Engine,
+    channel: str,
+    kind: str,
+    item_field: str,
+    order: ChannelOrder,
+    job: _Job | None,
 ) -> OrderCheck:
     record = engine.reader.order(channel, order.order_id)
     state = record.state if record is not None else None
+    lines = _line_differences(engine, item_field, order, record)
     if state is not None and state in ACCEPTS[order.action]:
-        return _result(channel, order, record, Verdict.OK)
+        if not lines:
+            return _result(channel, order, record, Verdict.OK)
+        return _result(channel, order, record, Verdict.DIFFERS, _lines_reason(lines), lines)
     events = engine.activity.order_events(channel, order.order_id)
     if job is not None:
         verdict, reason = _job_reason(job, record)
@@ -231,7 +258,9 @@ def _check(
         verdict, reason = Verdict.MISSING, _missing_reason(kind, order, events)
     else:
         verdict, reason = Verdict.DIFFERS, _differs_reason(order, record, events)
-    return _result(channel, order, record, verdict, reason)
+    if lines:
+        reason = f"{reason}; {_lines_reason(lines)}"
+    return _result(channel, order, record, verdict, reason, lines)
 
 
 def _result(
@@ -240,6 +269,7 @@ def _result(
     record: OrderRecord | None,
     verdict: Verdict,
     reason: str = "",
+    lines: tuple[str, ...] = (),
 ) -> OrderCheck:
     return OrderCheck(
         channel=channel,
@@ -249,7 +279,59 @@ def _result(
         ledger_state=record.state.value if record is not None else None,
         verdict=verdict,
         reason=reason,
+        lines=lines,
     )
+
+
+def _lines_reason(lines: tuple[str, ...]) -> str:
+    return "lines differ: " + "; ".join(lines)
+
+
+def _line_differences(
+    engine: Engine, item_field: str, order: ChannelOrder, record: OrderRecord | None
+) -> tuple[str, ...]:
+    """What differs between the marketplace's lines and the ledger's, in the marketplace's
+    line order then the ledger's; empty when they agree or cannot be compared."""
+    if record is None or record.state not in HOLDS_STOCK or not order.lines:
+        return ()
+    held: dict[str, int] = {}
+    for line in record.lines:
+        held[line.sku] = held.get(line.sku, 0) + line.quantity
+    parked = dict(record.unknown_lines)
+    # Per marketplace item (one SKU may come on several lines): quantity and the SKU it is now.
+    asked: dict[str, int] = {}
+    for channel_line in order.lines:
+        asked[channel_line.item_id] = asked.get(channel_line.item_id, 0) + channel_line.quantity
+    named = item_field.replace("_", " ")
+    found: list[str] = []
+    wanted: dict[str, int] = {}
+    for item_id, quantity in asked.items():
+        stand_in = unmapped_sku(item_field, item_id)
+        sku = item_id if item_field == "sku" else engine.catalog.sku_for(item_field, item_id)
+        if stand_in in parked and sku not in held:
+            # Set aside when the order arrived: the known lines applied, this one did not.
+            if sku is None:
+                found.append(f"line unknown to the catalog: {named} {item_id} ×{quantity}")
+            else:
+                found.append(
+                    f"line unknown to the catalog when the order arrived: {named} {item_id} "
+                    f"×{quantity}, {sku} since (inventory-engine retry applies it)"
+                )
+            parked.pop(stand_in)
+        elif sku is None or sku not in held:
+            what = f"{named} {item_id}" + (f" ({sku})" if sku is not None else "")
+            found.append(f"ledger has no line for {what} ×{quantity}")
+        else:
+            wanted[sku] = wanted.get(sku, 0) + quantity
+    for sku, quantity in wanted.items():
+        if held[sku] != quantity:
+            found.append(f"quantity differs for {sku}: ledger {held[sku]}, marketplace {quantity}")
+    for sku, quantity in held.items():
+        if sku not in wanted:
+            found.append(f"marketplace has no line for {sku} (ledger ×{quantity})")
+    for stand_in, quantity in parked.items():
+        found.append(f"marketplace has no line for {stand_in} (parked in the ledger ×{quantity})")
+    return tuple(found)
 
 
 def _job_reason(job: _Job, record: OrderRecord | None) -> tuple[Verdict, str]:

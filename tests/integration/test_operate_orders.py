@@ -202,6 +202,39 @@ def test_orders_check_names_a_state_difference_and_an_event_in_flight(harness):
     assert "not a duration" in bad.output
 
 
+def test_orders_check_compares_lines_not_only_states(harness):
+    """Issue 12 item 7: a posting whose lines were all unknown showed ``ok``, exit 0."""
+    create_posting(harness, "P-1", 1)
+    ozon_webhook(harness, "P-1", 1)  # same state, same lines: ok
+    # Sold on Ozon, but missing from the engine's catalog.
+    saucer = {"products": [{"offer_id": "SAUCER", "sku": 999}]}
+    httpx.post(f"{harness.url('ozon')}/_sim/products", json=saucer).raise_for_status()
+    body = {"posting_number": "P-U", "products": [{"sku": 999, "quantity": 2}]}
+    httpx.post(f"{harness.url('ozon')}/_sim/postings", json=body).raise_for_status()
+    unknown = ChannelOrder(
+        "P-U", OrderAction.RESERVE, "awaiting_packaging", lines=(ChannelLine("999", 2),)
+    )
+    harness.engine.queue_order_events("ozon", [unknown])
+    harness.work()  # recorded as reserved, its one line parked: the catalog has no sku 999
+    create_posting(harness, "P-Q", 2)
+    ozon_webhook(harness, "P-Q", 1)  # the event said 1, the posting holds 2
+
+    code, payload = harness.json("orders", "check", "--channel", "ozon")
+    assert code == 1
+    assert payload["ok"] is False
+    checks = by_order(payload)
+    assert set(checks) == {"P-U", "P-Q"}
+    assert (checks["P-U"]["verdict"], checks["P-U"]["ledger_state"]) == ("differs", "reserved")
+    assert checks["P-U"]["lines"] == ["line unknown to the catalog: ozon sku 999 ×2"]
+    assert checks["P-Q"]["lines"] == ["quantity differs for MUG: ledger 1, marketplace 2"]
+    assert checks["P-Q"]["reason"] == f"lines differ: {checks['P-Q']['lines'][0]}"
+
+    table = harness.run("orders", "check", "--channel", "ozon")
+    assert table.exit_code == 1
+    assert "P-U" in table.stdout
+    assert "differs" in table.stdout
+
+
 # -- oversold ------------------------------------------------------------------------------------
 
 

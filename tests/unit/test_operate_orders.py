@@ -21,6 +21,7 @@ from inventory_engine.config import OzonSettings, Settings, WildberriesSettings
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.intake.pollers import POLL_LIMITS, PollKeys
 from inventory_engine.ledger.activity import OrderLogEntry
+from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.operate import orders_check
 from inventory_engine.operate.common import Operation
 from inventory_engine.operate.orders_check import Verdict, check_orders
@@ -37,6 +38,8 @@ def order(order_id: str, action: OrderAction, status: str = "s") -> ChannelOrder
 
 class Feed:
     """Ozon-like: pages by cursor (the first asked with any cursor), plus unfulfilled."""
+
+    order_item_field = "ozon_sku"
 
     def __init__(self, pages: list[list[ChannelOrder]], unfulfilled: list[ChannelOrder]) -> None:
         self.pages = pages
@@ -55,6 +58,8 @@ class Feed:
 
 class Tasks:
     """WB-like: a new-task snapshot and statuses by id."""
+
+    order_item_field = "wb_chrt_id"
 
     def __init__(self, new: list[ChannelOrder], statuses: dict[str, ChannelOrder]) -> None:
         self.new = new
@@ -89,6 +94,8 @@ def engine() -> Iterator[Engine]:
             ),
         ],
     )
+    # Marketplace item "1" (Ozon sku, WB chrtId) is the seller's A.
+    app.catalog.import_entries([CatalogEntry(sku="A", ozon_sku=1, wb_chrt_id=1)])
     app.ledger.set_on_hand("A", 10)
     yield app
     client.close()
@@ -198,6 +205,87 @@ def test_wildberries_is_checked_from_new_tasks_and_the_tracked_tasks_statuses(mo
     assert checks["1"].verdict is Verdict.MISSING
     assert "poller" in checks["1"].reason
     assert (checks["2"].verdict, checks["2"].ledger_state) == (Verdict.DIFFERS, "reserved")
+
+
+def lined(order_id: str, *lines: tuple[str, int]) -> ChannelOrder:
+    return ChannelOrder(
+        order_id, A.RESERVE, "awaiting_packaging", lines=tuple(ChannelLine(*x) for x in lines)
+    )
+
+
+def test_lines_are_compared_too_and_each_difference_is_named(monkeypatch, engine):
+    """Issue 12 item 7: a posting whose lines were all unknown was ``ok`` (states only)."""
+    engine.catalog.import_entries(
+        [CatalogEntry(sku="B", ozon_sku=2), CatalogEntry(sku="C", ozon_sku=124)]
+    )
+    engine.ledger.set_on_hand("B", 10)
+    put = engine.ledger.record_order
+    put("ozon", "all-unknown", [OrderLine(sku="ozon_sku:123", quantity=2)], A.RESERVE)
+    put("ozon", "fewer", [OrderLine(sku="A", quantity=1)], A.RESERVE)
+    put("ozon", "no-b", [OrderLine(sku="A", quantity=1)], A.RESERVE)
+    put("ozon", "extra-b", [OrderLine(sku="A", quantity=1), OrderLine(sku="B", quantity=1)],
+        A.RESERVE)  # fmt: skip
+    # Unknown when it arrived (C was catalogued later, retry not run yet).
+    put("ozon", "catalogued", [OrderLine(sku="ozon_sku:124", quantity=1)], A.RESERVE)
+    put("ozon", "same", [OrderLine(sku="A", quantity=2)], A.RESERVE)
+    put("ozon", "cancelled", [OrderLine(sku="A", quantity=1)], A.RESERVE)
+    put("ozon", "cancelled", [], A.RELEASE)
+    feed = Feed(
+        [
+            [
+                lined("all-unknown", ("123", 2)),
+                lined("fewer", ("1", 2)),
+                lined("no-b", ("1", 1), ("2", 1)),
+                lined("extra-b", ("1", 1)),
+                lined("catalogued", ("124", 1)),
+                lined("same", ("1", 1), ("1", 1)),  # one SKU on two lines: 2 in all
+                ChannelOrder("cancelled", A.RELEASE, "cancelled", lines=(ChannelLine("9", 5),)),
+            ]
+        ],
+        [],
+    )
+    report, _ = run(monkeypatch, engine, {"ozon": feed})
+
+    checks = {c.order_id: c for c in report.channels[0].checks}
+    # A cancelled order holds no stock: its lines do not matter.
+    assert set(checks) == {"all-unknown", "fewer", "no-b", "extra-b", "catalogued"}
+    assert {c.verdict for c in checks.values()} == {Verdict.DIFFERS}
+    assert checks["all-unknown"].lines == ("line unknown to the catalog: ozon sku 123 ×2",)
+    assert checks["fewer"].lines == ("quantity differs for A: ledger 1, marketplace 2",)
+    assert checks["no-b"].lines == ("ledger has no line for ozon sku 2 (B) ×1",)
+    assert checks["extra-b"].lines == ("marketplace has no line for B (ledger ×1)",)
+    assert checks["catalogued"].lines == (
+        "line unknown to the catalog when the order arrived: ozon sku 124 ×1, C since "
+        "(inventory-engine retry applies it)",
+    )
+    assert checks["fewer"].reason == "lines differ: quantity differs for A: ledger 1, marketplace 2"
+    assert checks["fewer"].ledger_state == "reserved"
+    assert report.channels[0].counts == {"ok": 2, "differs": 5}
+    assert len(report.problems) == 5
+
+
+def test_a_state_difference_also_names_the_lines(monkeypatch, engine):
+    engine.ledger.record_order("ozon", "P", [OrderLine(sku="A", quantity=1)], A.RESERVE)
+    feed = Feed([[ChannelOrder("P", A.COMMIT, "delivering", lines=(ChannelLine("1", 3),))]], [])
+    report, _ = run(monkeypatch, engine, {"ozon": feed})
+    [check] = report.channels[0].checks
+    assert check.verdict is Verdict.DIFFERS
+    assert check.lines == ("quantity differs for A: ledger 1, marketplace 3",)
+    assert check.reason.startswith("marketplace delivering (commit), ledger reserved")
+    assert check.reason.endswith("; lines differ: quantity differs for A: ledger 1, marketplace 3")
+
+
+def test_wildberries_tasks_keep_the_line_of_the_new_task_snapshot(monkeypatch, engine):
+    engine.ledger.record_order("wb", "1", [OrderLine(sku="A", quantity=1)], A.RESERVE)
+    status = ChannelOrder("1", A.RESERVE, "confirm/waiting")  # status answers carry no lines
+    tasks = Tasks([lined("1", ("5", 1))], {"1": status})
+    report, _ = run(monkeypatch, engine, {"wb": tasks})
+    [check] = report.channels[0].checks
+    assert check.status == "confirm/waiting"
+    assert check.lines == (
+        "ledger has no line for wb chrt id 5 ×1",
+        "marketplace has no line for A (ledger ×1)",
+    )
 
 
 def test_a_channel_that_fails_is_an_error_not_a_verdict(monkeypatch, engine):
