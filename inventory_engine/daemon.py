@@ -137,12 +137,18 @@ def serve(
         http_port = settings.http.port or _free_port(settings.http.host)
         engine_url = f"http://{settings.http.host}:{http_port}"
         if not channels:
+            from inventory_engine.ledger.catalog import CatalogStore
             from inventory_engine.simulators.sandbox import (
                 sandbox_channels,
                 start_sandbox,
             )
 
-            sandbox = start_sandbox(ports={"ozon": 0, "wb": 0, "ym": 0}, engine_url=engine_url)
+            # The simulators name items as the catalog does (read when an order is placed).
+            sandbox = start_sandbox(
+                ports={"ozon": 0, "wb": 0, "ym": 0},
+                engine_url=engine_url,
+                catalog=CatalogStore(client, account=settings.account),
+            )
             channels = sandbox_channels(sandbox)
             log.warning(
                 "sandbox_mode",

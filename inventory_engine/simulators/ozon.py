@@ -13,7 +13,8 @@ Behaves as reference §1 says Ozon does, with every limit counted when broken:
   and ``reserved`` both drop; a cancel before that frees the reservation.
 
 Products (``offer_id`` <-> ``product_id`` <-> ``sku``) come from the config or
-``POST /_sim/products``; postings from ``POST /_sim/postings`` and move with
+``POST /_sim/products`` (ids left out there come from ``catalog`` if one is given, as the
+sandbox gives the engine's, else are made up); postings from ``POST /_sim/postings`` and move with
 ``POST /_sim/postings/{n}/status``. With ``notify_url`` set, each posting change is also pushed
 there as Ozon's notification (fire-and-forget, counted in ``notifications_sent|failed``).
 Error bodies have Ozon's generic shape ``{"code", "message", "details"}`` (gRPC codes).
@@ -55,6 +56,7 @@ from inventory_engine.simulators.ozon_postings import (
     RESERVING,
     STATUSES,
     UNFULFILLED,
+    OzonCatalog,
     PostingBook,
     SimPosting,
     SimProduct,
@@ -83,6 +85,7 @@ __all__ = [  # the posting names are re-exported: they lived here before ozon_po
     "STATUSES",
     "STOCK_CEILING",
     "UNFULFILLED",
+    "OzonCatalog",
     "OzonSimConfig",
     "PostingBook",
     "SimPosting",
@@ -124,6 +127,11 @@ class OzonSimConfig:
     products: Sequence[SimProduct] = ()
     auto_products: bool = False
     """Register an unknown ``offer_id`` on first push (demo convenience; Ozon refuses it)."""
+    catalog: OzonCatalog | None = None
+    """Where products registered without their ids get them (the sandbox: the engine's catalog,
+    so that a posting's ``sku`` is the ``ozon_sku`` the engine maps back to the seller's SKU).
+    A new posting takes its products' ids from it too, so a catalog imported or changed after
+    the product was registered still counts. None: missing ids are made up."""
     max_batch: int = 100
     stock_requests_per_minute: float = 80
     requests_per_second: float = 50
@@ -143,7 +151,12 @@ class _OzonSimulator:
         now: Callable[[], datetime],
     ) -> None:
         self.config, self.state, self.faults, self.clock = config, state, faults, clock
-        self.book = PostingBook(config.warehouses, now=now, auto_products=config.auto_products)
+        self.book = PostingBook(
+            config.warehouses,
+            now=now,
+            auto_products=config.auto_products,
+            catalog=config.catalog,
+        )
         self.notifications: list[dict[str, Any]] = []
         self._background = BackgroundTasks()
         self.reset()

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from inventory_engine.simulators.base import is_int
 
@@ -155,6 +155,17 @@ class SimPosting:
         }
 
 
+class OzonCatalog(Protocol):
+    """The seller's own record of its Ozon products (in the sandbox: the engine's catalog)."""
+
+    def ozon_product(
+        self, *, offer_id: str | None = None, sku: int | None = None
+    ) -> Mapping[str, Any] | None:
+        """``{"offer_id", "product_id", "sku"}`` of the product with this ``offer_id`` (or this
+        Ozon ``sku``); an id the record leaves out is None. None: no such product."""
+        ...
+
+
 class PostingBook:
     """Products, pushed stock and postings of the simulated account; Ozon's reservation rules."""
 
@@ -164,10 +175,12 @@ class PostingBook:
         *,
         now: Callable[[], datetime],
         auto_products: bool,
+        catalog: OzonCatalog | None = None,
     ) -> None:
         self.warehouses = warehouses
         self.now = now
         self.auto_products = auto_products
+        self.catalog = catalog
         self.reset(())
 
     def reset(self, products: Sequence[SimProduct]) -> None:
@@ -183,21 +196,57 @@ class PostingBook:
     # -- products --------------------------------------------------------------------------------
 
     def _register(self, product: SimProduct) -> SimProduct:
+        old = self.products.get(product.offer_id)
+        if old is not None:  # its ids changed: the old ones name nothing any more
+            if self.products_by_id.get(old.product_id) is old:
+                del self.products_by_id[old.product_id]
+            if self.products_by_sku.get(old.sku) is old:
+                del self.products_by_sku[old.sku]
         self.products[product.offer_id] = product
         self.products_by_id[product.product_id] = product
         self.products_by_sku[product.sku] = product
         return product
 
     def add_product(self, row: Any) -> SimProduct:
-        """Register ``{"offer_id", "product_id"?, "sku"?}``; missing ids are made up."""
+        """Register ``{"offer_id", "product_id"?, "sku"?}``. A missing id comes from the
+        catalog, else stays what it was, else is made up."""
         if not isinstance(row, dict) or not isinstance(row.get("offer_id"), str):
             raise ValueError("each product needs an offer_id string")
+        listed = self._listed(offer_id=row["offer_id"]) or {}
+        return self._put(
+            row["offer_id"],
+            row.get("product_id") or listed.get("product_id"),
+            row.get("sku") or listed.get("sku"),
+        )
+
+    def _put(self, offer_id: str, product_id: Any, sku: Any) -> SimProduct:
+        old = self.products.get(offer_id)
         n = len(self.products) + 1
-        product_id = row.get("product_id") or 300_000_000 + n
-        sku = row.get("sku") or 140_000_000 + n
+        product_id = product_id or (old.product_id if old else 300_000_000 + n)
+        sku = sku or (old.sku if old else 140_000_000 + n)
         if not is_int(product_id) or not is_int(sku):
             raise ValueError("product_id and sku must be integers")
-        return self._register(SimProduct(row["offer_id"], product_id, sku))
+        product = SimProduct(offer_id, product_id, sku)
+        return old if product == old else self._register(product)
+
+    def _listed(
+        self, *, offer_id: str | None = None, sku: int | None = None
+    ) -> Mapping[str, Any] | None:
+        """The catalog's record of a product (None without a catalog, or if it has none)."""
+        if self.catalog is None:
+            return None
+        listed = self.catalog.ozon_product(offer_id=offer_id, sku=sku)
+        return listed if listed and isinstance(listed.get("offer_id"), str) else None
+
+    def _listed_product(
+        self, *, offer_id: str | None = None, sku: int | None = None
+    ) -> SimProduct | None:
+        """The product as the catalog names it now, registered (or its ids brought up to
+        date) here: a posting's SKU must be the one the seller's catalog has."""
+        listed = self._listed(offer_id=offer_id, sku=sku)
+        if listed is None:
+            return None
+        return self._put(listed["offer_id"], listed.get("product_id"), listed.get("sku"))
 
     def product_by_offer(self, offer_id: str, *, create: bool = False) -> SimProduct | None:
         product = self.products.get(offer_id)
@@ -316,9 +365,15 @@ class PostingBook:
         if not isinstance(row, dict) or not is_int(row.get("quantity")) or row["quantity"] < 1:
             raise ValueError("each product needs a positive integer quantity")
         if "sku" in row:
-            product = self.products_by_sku.get(row["sku"])
+            sku = row["sku"]
+            product = (
+                self._listed_product(sku=sku) if is_int(sku) else None
+            ) or self.products_by_sku.get(sku)
         else:
-            product = self.product_by_offer(str(row.get("offer_id", "")), create=True)
+            offer_id = str(row.get("offer_id", ""))
+            product = self._listed_product(offer_id=offer_id) or self.product_by_offer(
+                offer_id, create=True
+            )
         if product is None:
             raise ValueError(f"unknown product {row}")
         return product, row["quantity"]

@@ -367,6 +367,52 @@ def test_ozon_simulator_auto_products_and_admin_catalog(start_sim):
     ]
 
 
+class ListedProducts:
+    """The seller's record of its Ozon products, edited by the test (the sandbox passes the
+    engine's catalog)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def ozon_product(
+        self, *, offer_id: str | None = None, sku: int | None = None
+    ) -> dict[str, Any] | None:
+        return next(
+            (r for r in self.rows if r["offer_id"] == offer_id or (sku and r["sku"] == sku)),
+            None,
+        )
+
+
+def test_ozon_simulator_postings_use_the_catalog_ids(start_sim):
+    """Issue 12: with made-up SKUs every sandbox posting was an unknown SKU to the engine. The
+    catalog here arrives after the product was registered (made-up ids), and is read again when
+    a posting is made."""
+    listed = ListedProducts()
+    sim = start_sim(products=(), auto_products=True, catalog=listed)
+    listed.rows.append({"offer_id": "EARLY", "product_id": 9001, "sku": 1470001})
+    sim.client.push_stock([StockUpdate("A", "EARLY", 5), StockUpdate("B", "LATE", 5)])
+    products = {p["offer_id"]: p for p in sim.raw.get("/_sim/products").json()["products"]}
+    assert products["EARLY"] == {"offer_id": "EARLY", "product_id": 9001, "sku": 1470001}
+    made_up = products["LATE"]
+
+    listed.rows.append({"offer_id": "LATE", "product_id": None, "sku": 1470002})
+    posting = sim.admin("/_sim/postings", {"products": [{"offer_id": "LATE", "quantity": 1}]})
+    assert [(p["offer_id"], p["sku"]) for p in posting["products"]] == [("LATE", 1470002)]
+    by_sku = sim.admin("/_sim/postings", {"products": [{"sku": 1470001, "quantity": 2}]})
+    assert [(p["offer_id"], p["sku"]) for p in by_sku["products"]] == [("EARLY", 1470001)]
+    # The product keeps its product_id and pushed stock; its old SKU names nothing any more.
+    late = sim.client.read_stock(["LATE"])["LATE"]
+    assert (late.present, late.reserved, late.sellable) == (5, 1, 4)
+    stale = sim.raw.post(
+        "/v1/product/info/stocks-by-warehouse/fbs",
+        json={"sku": [str(made_up["sku"])]},
+        headers=AUTH,
+    )
+    assert stale.json() == {"result": []}
+    products = {p["offer_id"]: p for p in sim.raw.get("/_sim/products").json()["products"]}
+    assert products["LATE"] == made_up | {"sku": 1470002}
+
+
 def test_ozon_simulator_faults_answer_in_ozon_shape(start_sim):
     sim = start_sim()
     sim.raw.put("/_sim/faults", json={"error_rate": 1.0}).raise_for_status()

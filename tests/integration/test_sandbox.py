@@ -7,6 +7,7 @@ import pytest
 
 from inventory_engine.channels import build_client, http_client_for
 from inventory_engine.channels.base import ItemOutcome, StockUpdate
+from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
 from inventory_engine.simulators.sandbox import sandbox_channels, start_sandbox
 
 pytestmark = pytest.mark.integration
@@ -39,3 +40,32 @@ def test_sandbox_channel_accepts_and_reads_back_stock(sandbox, name):
 def test_sandbox_channels_use_the_contract_names(sandbox):
     names = {(c.name, c.kind) for c in sandbox_channels(sandbox)}
     assert names == {("ozon", "ozon"), ("wb", "wildberries"), ("ym", "yandex_market")}
+
+
+def test_sandbox_ozon_names_products_as_the_engine_catalog_does(real_client):
+    """Issue 12: the Ozon simulator made up its SKUs, so the engine took every sandbox posting
+    for an unknown SKU. Given the engine's catalog it uses the catalog's ids, also when the
+    catalog is imported after the product was first seen."""
+    store = CatalogStore(real_client)
+    running = start_sandbox(ports={"ozon": 0, "wb": 0, "ym": 0}, catalog=store)
+    try:
+        url = running.url("ozon")
+        early = httpx.post(
+            f"{url}/_sim/postings", json={"products": [{"offer_id": "MUG-RED", "quantity": 1}]}
+        ).json()
+        store.import_entries(
+            [CatalogEntry(sku="MUG", ozon_offer_id="MUG-RED", ozon_sku=1470001, ozon_product_id=9)]
+        )
+        by_offer = httpx.post(
+            f"{url}/_sim/postings", json={"products": [{"offer_id": "MUG-RED", "quantity": 1}]}
+        ).json()
+        by_sku = httpx.post(
+            f"{url}/_sim/postings", json={"products": [{"sku": 1470001, "quantity": 1}]}
+        ).json()
+    finally:
+        running.stop()
+    assert store.sku_for("ozon_sku", early["products"][0]["sku"]) is None  # no catalog yet
+    for posting in (by_offer, by_sku):
+        line = posting["products"][0]
+        assert (line["offer_id"], line["sku"]) == ("MUG-RED", 1470001)
+        assert store.sku_for("ozon_sku", line["sku"]) == "MUG"
