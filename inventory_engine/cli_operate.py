@@ -1,5 +1,6 @@
-"""Operator commands: ``reconcile``, ``retry``, ``explain``, ``order show``, ``orders check`` and
-``oversold`` (the work is in :mod:`inventory_engine.operate`; this module prints it).
+"""Operator commands: ``reconcile``, ``retry``, ``explain``, ``order show``, ``order dismiss``,
+``orders check`` and ``oversold`` (the work is in :mod:`inventory_engine.operate`; this module
+prints it).
 
 Exit codes, for cron and scripts: 0 nothing to report, 1 something differs, is missing or is
 stuck, 2 an error (bad settings, Redis or a marketplace failing).
@@ -7,6 +8,7 @@ stuck, 2 an error (bad settings, Redis or a marketplace failing).
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +35,12 @@ from inventory_engine.operate.orders_check import check_orders
 from inventory_engine.operate.oversold import as_json as oversold_json
 from inventory_engine.operate.oversold import oversold_lines
 from inventory_engine.operate.reconcile import ItemStatus, ReconcileRun, run_reconcile
-from inventory_engine.operate.stuck import StuckReport, retry_stuck
+from inventory_engine.operate.stuck import (
+    NotStuckError,
+    StuckReport,
+    dismiss_unknown_order,
+    retry_stuck,
+)
 from inventory_engine.runtime import redis_connection
 
 order_app = typer.Typer(
@@ -199,11 +206,14 @@ def _print_stuck(stuck: StuckReport) -> None:
             table.add_row(item.channel, item.sku, value, p.code, p.message, _time(p.ms))
         out.print(table)
     if stuck.unknown_orders:
-        table = _table("unknown-SKU orders", "channel", "order", "lines", "maps to now", "since")
+        table = _table(
+            "unknown-SKU orders", "channel", "order", "state", "lines", "maps to now", "since"
+        )
         for o in stuck.unknown_orders:
             lines = ", ".join(f"{line.quantity}×{line.item}" for line in o.lines)
             now = ", ".join(line.sku_now or "still unknown" for line in o.lines)
-            table.add_row(o.channel, o.order_id, lines, now, _time(o.ms))
+            state = o.state or "record expired"
+            table.add_row(o.channel, o.order_id, state, lines, now, _time(o.ms))
         out.print(table)
     if stuck.dead_letters:
         table = _table(
@@ -214,6 +224,11 @@ def _print_stuck(stuck: StuckReport) -> None:
             table.add_row(e.channel, e.order_id, e.action, error, str(e.deliveries), _time(e.ms))
         out.print(table)
     out.print("once the cause is fixed: inventory-engine retry")
+    if stuck.unknown_orders:
+        out.print(
+            "to give up on an unknown-SKU order: inventory-engine order dismiss <channel> "
+            '<order> --reason "..."'
+        )
 
 
 def retry(
@@ -240,6 +255,8 @@ def retry(
             out.print(
                 f"unknown-SKU lines of {o.channel} order {o.order_id} still unknown: {mapped}"
             )
+        for o in report.dropped:
+            out.print(f"unknown-SKU lines of cancelled {o.channel} order {o.order_id} dismissed")
     if report.not_requeued:
         raise typer.Exit(1)
 
@@ -332,6 +349,9 @@ def order_show(
         else:
             lines = ", ".join(f"{line.quantity}×{line.sku}" for line in r.lines) or "none"
             unknown = ", ".join(f"{q}×{s}" for s, q in r.unknown_lines)
+            if unknown and view.dismissed is not None:
+                d = view.dismissed
+                unknown += f" (dismissed {_time(d.ms)}: {escape(d.reason)})"
             out.print(
                 f"{channel} order {order_id}: {r.state.value} (status {r.status or '—'}) at "
                 f"{r.location}; lines {lines}" + (f"; unknown {unknown}" if unknown else "")
@@ -351,6 +371,47 @@ def order_show(
         out.print(pushes)
     if not view.known:
         raise typer.Exit(1)
+
+
+def _user() -> str:
+    """Who runs the command, for the journal (the OS user; "unknown" if it has no name)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and a uid without a passwd entry
+        return "unknown"
+
+
+@order_app.command("dismiss")
+def order_dismiss(
+    channel: str,
+    order_id: str,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why nobody will resolve it (kept in the journal).")
+    ],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who dismisses it (default: your user name).")
+    ] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Give up on an unknown-SKU order: its parked lines leave the stuck list (reconcile, the
+    gauge) without moving stock, and the journal keeps who, why and when. Exit 1 when the
+    order has no unknown-SKU lines waiting."""
+    who = by or _user()
+    with _operation(config) as op:
+        try:
+            dismissed = dismiss_unknown_order(op.engine, channel, order_id, reason=reason, by=who)
+        except NotStuckError as exc:
+            err.print(f"[yellow]{escape(str(exc))}[/yellow]")
+            raise typer.Exit(1) from None
+    if as_json:
+        _json({"dismissed": asdict(dismissed), "by": who, "reason": reason.strip()})
+        return
+    lines = ", ".join(f"{line.quantity}×{line.item}" for line in dismissed.lines)
+    out.print(
+        f"{channel} order {order_id}: unknown-SKU lines {lines} dismissed by {escape(who)}, "
+        "journaled (inventory-engine explain <item> shows it)"
+    )
 
 
 @orders_app.command("check")

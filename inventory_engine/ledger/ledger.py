@@ -45,6 +45,7 @@ from inventory_engine.ledger.results import (
     ReservationOutcome,
     decode_change_reply,
     decode_commit_reply,
+    decode_dismiss_reply,
     decode_expire_reply,
     decode_order_reply,
     decode_reserve_reply,
@@ -391,6 +392,19 @@ class RedisLedger:
             DEFAULT_LOCATION, channel, order_id, json.dumps(mapping, separators=(",", ":"))
         )
         return decode_order_reply(self._run("resolve_unknown", self._keys(key), args))
+
+    def dismiss_unknown(
+        self, channel: str, order_id: str, reason: str
+    ) -> list[tuple[str, int]] | None:
+        """Take an order off the unknown-SKU list for good, without applying its parked lines;
+        each line is journaled (op ``dismiss_unknown``) with ``reason``. Returns the lines
+        dismissed, or None when nothing of the order was parked.
+        """
+        if not reason.strip():
+            raise ValueError("a dismissal needs a reason")
+        key = self.keys.order(check_identifier(channel, "channel"), order_id)
+        args = self._argv(DEFAULT_LOCATION, channel, order_id, reason)
+        return decode_dismiss_reply(self._run("dismiss_unknown", self._keys(key), args))
 
     def expire_due(self, *, limit: int = EXPIRE_SWEEP_BATCH) -> int:
         """Release storefront holds whose TTL has passed. Returns how many were released."""

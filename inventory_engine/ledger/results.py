@@ -142,3 +142,14 @@ def decode_expire_reply(reply: list[Any]) -> int:
     if _status(reply) is not Status.APPLIED:
         raise AssertionError(f"unexpected reply from expire_due: {reply!r}")
     return int(reply[1])
+
+
+def decode_dismiss_reply(reply: list[Any]) -> list[tuple[str, int]] | None:
+    """Decode dismiss_unknown.lua into the lines dismissed; None when nothing was parked."""
+    status = _status(reply)
+    if status is Status.NOT_FOUND:
+        return None
+    if status is not Status.APPLIED:
+        raise AssertionError(f"unexpected reply from dismiss_unknown: {reply!r}")
+    flat = reply[1:]
+    return [(text(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]

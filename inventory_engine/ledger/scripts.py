@@ -23,6 +23,7 @@ SCRIPT_NAMES = (
     "expire_due",
     "change_on_hand",
     "resolve_unknown",
+    "dismiss_unknown",
 )
 """Every ledger operation script; each file is named after the ledger method that calls it."""
 

@@ -6,6 +6,7 @@ from them) to each channel, up to the channel's first answer that settled the va
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +25,13 @@ MAX_PUSHES = 2_000
 """Push log entries read at most for one order."""
 
 
+@dataclass(frozen=True, slots=True)
+class Dismissal:
+    reason: str
+    """As journaled: the operator's reason and who."""
+    ms: int
+
+
 @dataclass
 class OrderView:
     channel: str
@@ -35,6 +43,8 @@ class OrderView:
     """Oldest first."""
     oversold: list[Oversell] = field(default_factory=list)
     failed_jobs: list[FailedJob] = field(default_factory=list)
+    dismissed: Dismissal | None = None
+    """Its unknown-SKU lines were given up on (``order dismiss``)."""
 
     @property
     def known(self) -> bool:
@@ -63,6 +73,7 @@ class OrderView:
             "pushes": [asdict(p) for p in self.pushes],
             "oversold": [asdict(o) for o in self.oversold],
             "failed_jobs": [asdict(j) for j in self.failed_jobs],
+            "dismissed": asdict(self.dismissed) if self.dismissed is not None else None,
         }
 
 
@@ -79,7 +90,17 @@ def show_order(engine: Engine, channel: str, order_id: str) -> OrderView:
     ]
     if record is not None:
         view.pushes = _pushes_caused(engine, record, events)
+        view.dismissed = _dismissal(engine, channel, order_id)
     return view
+
+
+def _dismissal(engine: Engine, channel: str, order_id: str) -> Dismissal | None:
+    with redis_errors():
+        raw = engine.client.hget(engine.ledger.keys.order(channel, order_id), "dismissed")
+    if raw is None:
+        return None
+    data = json.loads(text(raw))
+    return Dismissal(str(data.get("reason", "")), int(data.get("ms", 0)))
 
 
 def _change_times(record: OrderRecord, events: list[OrderLogEntry]) -> list[int]:

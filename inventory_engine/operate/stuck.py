@@ -7,7 +7,10 @@ Four things wait for a person:
 * **parked items** — a channel refused an item (unknown offer, value too big...); the publisher
   keeps it out of its loop with the channel's reason (``keys.parked``);
 * **unknown-SKU orders** — marketplace order lines whose item id the catalog did not know when
-  the order arrived (``keys.unknown_skus``); the known lines applied, these were set aside;
+  the order arrived (``keys.unknown_skus``); the known lines applied, these were set aside. A
+  cancelled order's leave the list by themselves (nothing moved for them, nothing will); those
+  of an order that holds or took stock wait for the catalog and ``retry``, or for a person to
+  give up on them with :func:`dismiss_unknown_order` (journaled: who, why, when);
 * **dead-lettered events** — marketplace events taken out of the inbox because they kept
   failing (``<inbox>:dead``, see :mod:`inventory_engine.intake.inbox`): delivered to
   :data:`~inventory_engine.intake.inbox.MAX_DELIVERIES` drains that each failed or died, their
@@ -19,7 +22,8 @@ the failed jobs and un-parks the items (their SKU is marked changed
 and the channel's last accepted value forgotten, so the push path sends the value again).
 Unknown-SKU lines whose id the catalog maps now are applied to their order as its state requires
 (``RedisLedger.resolve_unknown``: reserved, or taken off on hand if the goods left); lines still
-unknown stay parked and are reported.
+unknown stay parked and are reported. Parked lines of cancelled orders left by an older version
+(which kept them after the cancel) are dismissed, with "the order was cancelled" as the reason.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
+from inventory_engine.domain.models import OrderState
+from inventory_engine.errors import InventoryError
 from inventory_engine.intake.inbox import DeadLetter
 from inventory_engine.ledger.catalog import INDEXED_FIELDS
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
@@ -42,6 +48,14 @@ from inventory_engine.service import Engine
 
 MAX_JOBS = 1_000
 """Failed jobs listed (and requeued by one ``retry``) per queue at most."""
+CANCELLED_STATES = frozenset({OrderState.RELEASED.value, OrderState.EXPIRED.value})
+"""Order states in which parked unknown-SKU lines need nobody: no stock moved for the order."""
+CANCELLED_REASON = "the order was cancelled"
+"""The reason ``retry`` journals when it dismisses a cancelled order's parked lines."""
+
+
+class NotStuckError(InventoryError):
+    """A dismissal named an order that has no unknown-SKU lines waiting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +126,9 @@ class UnknownSkuOrder:
     location: str
     ms: int
     lines: tuple[UnknownLine, ...]
+    state: str | None = None
+    """The order's state in the ledger (None: its record expired, ``retry`` cannot apply the
+    lines any more: dismiss it once on hand is put right)."""
 
     @property
     def mapped_now(self) -> bool:
@@ -146,6 +163,8 @@ class RetryReport:
     """Orders with lines the catalog still does not map: left as they are."""
     requeued_events: list[DeadEvent] = field(default_factory=list)
     """Dead-lettered events put back in the inbox."""
+    dropped: list[UnknownSkuOrder] = field(default_factory=list)
+    """Cancelled orders whose parked lines were still listed (left by an older version)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -155,6 +174,7 @@ class RetryReport:
             "unparked": [asdict(p) for p in self.unparked],
             "resolved_unknown_sku_orders": [asdict(o) for o in self.resolved],
             "unknown_sku_orders": [asdict(o) for o in self.unknown_orders],
+            "dropped_cancelled_unknown_sku_orders": [asdict(o) for o in self.dropped],
         }
 
 
@@ -163,7 +183,11 @@ def find_stuck(engine: Engine, channels: Sequence[str] | None = None) -> StuckRe
     (default all)."""
     names = list(channels if channels is not None else engine.channel_settings)
     jobs = [j for j in failed_jobs(engine) if channels is None or j.channel in names]
-    unknown = [o for o in unknown_sku_orders(engine) if channels is None or o.channel in names]
+    unknown = [
+        o
+        for o in unknown_sku_orders(engine)
+        if (channels is None or o.channel in names) and o.state not in CANCELLED_STATES
+    ]
     dead = [e for e in dead_events(engine) if channels is None or e.channel in names]
     return StuckReport(jobs, parked_items(engine, names), unknown, dead)
 
@@ -236,23 +260,68 @@ def parked_items(engine: Engine, channels: Sequence[str]) -> list[ParkedItem]:
 
 def unknown_sku_orders(engine: Engine) -> list[UnknownSkuOrder]:
     """Orders with lines set aside for an unknown item id, oldest first, with what each id
-    maps to now."""
+    maps to now and the order's state (cancelled ones included: :func:`find_stuck` leaves
+    them out)."""
+    keys = engine.ledger.keys
     with redis_errors():
-        raw = engine.client.hgetall(engine.ledger.keys.unknown_skus)
-    orders: list[UnknownSkuOrder] = []
+        raw = engine.client.hgetall(keys.unknown_skus)
+    entries: list[tuple[str, str, dict[str, Any]]] = []
     for key, value in raw.items():
         channel, _, order_id = text(key).partition("|")
-        data = json.loads(text(value))
+        entries.append((channel, order_id, json.loads(text(value))))
+    with redis_errors():
+        pipe = engine.client.pipeline(transaction=False)
+        for channel, order_id, _ in entries:
+            pipe.hget(keys.order(channel, order_id), "state")
+        states = pipe.execute() if entries else []
+    orders: list[UnknownSkuOrder] = []
+    for (channel, order_id, data), state in zip(entries, states, strict=True):
         lines = tuple(
             UnknownLine(str(item), int(quantity), _sku_now(engine, str(item)))
             for item, quantity in data.get("lines", [])
         )
         orders.append(
             UnknownSkuOrder(
-                channel, order_id, str(data.get("location", "")), int(data.get("ms", 0)), lines
+                channel,
+                order_id,
+                str(data.get("location", "")),
+                int(data.get("ms", 0)),
+                lines,
+                None if state is None else text(state),
             )
         )
     return sorted(orders, key=lambda o: (o.ms, o.channel, o.order_id))
+
+
+def dismiss_unknown_order(
+    engine: Engine, channel: str, order_id: str, *, reason: str, by: str
+) -> UnknownSkuOrder:
+    """Give up on an order's parked unknown-SKU lines: it leaves the stuck list, nothing moves,
+    and the journal keeps each line with ``reason`` and who (``by``) at this time.
+
+    Raises:
+        ValueError: an empty reason.
+        NotStuckError: the order has no unknown-SKU lines waiting.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("a dismissal needs a reason (--reason)")
+    found = next(
+        (o for o in unknown_sku_orders(engine) if (o.channel, o.order_id) == (channel, order_id)),
+        None,
+    )
+    dismissed = None
+    if found is not None:
+        dismissed = engine.ledger.dismiss_unknown(
+            channel, order_id, f"{reason} (dismissed by {by or 'unknown'})"
+        )
+    if found is None or dismissed is None:  # None twice: another dismissal or retry came first
+        raise NotStuckError(
+            f"{channel} order {order_id} is not stuck: it has no unknown-SKU lines waiting "
+            "(dismiss takes unknown-SKU orders as listed by reconcile; failed jobs and "
+            "dead-lettered events go again with retry)"
+        )
+    return found
 
 
 def _sku_now(engine: Engine, item: str) -> str | None:
@@ -285,6 +354,11 @@ def retry_stuck(engine: Engine, channels: Sequence[str] | None = None) -> RetryR
                         pass  # its data expired: the registry entry is gone all the same
         report.requeued_events = list(stuck.dead_letters)
         engine.schedule_inbox()
+    for order in unknown_sku_orders(engine):
+        if order.state in CANCELLED_STATES and (channels is None or order.channel in channels):
+            reason = f"{CANCELLED_REASON} (dismissed by retry)"
+            if engine.ledger.dismiss_unknown(order.channel, order.order_id, reason) is not None:
+                report.dropped.append(order)
     for order in stuck.unknown_orders:
         mapping = {line.item: line.sku_now for line in order.lines if line.sku_now is not None}
         if mapping:

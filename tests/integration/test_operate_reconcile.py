@@ -332,6 +332,55 @@ def test_unknown_sku_orders_are_listed_with_what_they_map_to_now(harness):
     assert (engine.reader.stock("SAUCER").on_hand, engine.reader.stock("SAUCER").reserved) == (3, 0)
 
 
+def test_a_cancelled_unknown_sku_order_leaves_the_stuck_list_and_one_can_be_dismissed(harness):
+    """Issue 12 item 8: a cancelled unknown-SKU order stayed stuck, reconcile exited 1 for good."""
+    engine = harness.engine
+    lines = (ChannelLine(str(OZON_SKU), 1), ChannelLine("999", 2))
+    engine.queue_order_events(
+        "ozon",
+        [
+            ChannelOrder(n, OrderAction.RESERVE, "awaiting_packaging", lines=lines)
+            for n in ("P-5", "P-6")
+        ],
+    )
+    harness.work()
+    code, payload = harness.json("reconcile")
+    assert code == 1
+    assert [o["order_id"] for o in payload["stuck"]["unknown_orders"]] == ["P-5", "P-6"]
+
+    engine.queue_order_events("ozon", [ChannelOrder("P-5", OrderAction.RELEASE, "cancelled")])
+    harness.work()
+    code, payload = harness.json("reconcile")
+    assert code == 1
+    assert [o["order_id"] for o in payload["stuck"]["unknown_orders"]] == ["P-6"]
+    table = harness.run("reconcile")
+    assert "order dismiss" in table.stdout
+
+    # Nobody will catalogue item 999: the operator gives up on it, saying why.
+    result = harness.run(
+        "order", "dismiss", "ozon", "P-6", "--reason", "sample, never stocked", "--by", "alice"
+    )
+    assert result.exit_code == 0, result.output
+    assert "dismissed by alice" in result.stdout
+    code, payload = harness.json("reconcile")
+    assert code == 0, payload
+    assert payload["stuck"]["unknown_orders"] == []
+    [entry] = engine.reader.journal(sku="ozon_sku:999", limit=5)
+    assert (entry.op, entry.channel, entry.order_id) == ("dismiss_unknown", "ozon", "P-6")
+    assert entry.reason == "sample, never stocked (dismissed by alice)"
+    assert engine.reader.stock("MUG").reserved == 1  # P-6's known line is still held
+    shown = harness.run("order", "show", "ozon", "P-6")
+    assert "(dismissed" in shown.stdout
+    assert harness.json("order", "show", "ozon", "P-6")[1]["dismissed"]["reason"] == entry.reason
+
+    again = harness.run("order", "dismiss", "ozon", "P-6", "--reason", "again")
+    assert again.exit_code == 1
+    assert "ozon order P-6 is not stuck" in " ".join(again.output.split())
+    blank = harness.run("order", "dismiss", "ozon", "P-7", "--reason", " ")
+    assert blank.exit_code == 2
+    assert "needs a reason" in blank.output
+
+
 def test_sandbox_without_simulator_addresses_is_an_error(real_server, tmp_path, monkeypatch):
     for name in ("INVENTORY_CONFIG", "INVENTORY_REDIS_URL", "INVENTORY_REDIS__URL"):
         monkeypatch.delenv(name, raising=False)

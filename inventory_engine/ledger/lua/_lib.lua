@@ -24,7 +24,7 @@
 -- Order hash fields: state, loc, channel, lines (JSON [[sku, qty, [[component, per_unit], ...]], ...]),
 -- req (the request's canonical lines JSON), unknown (JSON of parked lines), status (last
 -- marketplace status seen), exp (expiry ms), created_ms, updated_ms, ev:<event id> (applied
--- partial events).
+-- partial events), dismissed (JSON reason and ms: its parked lines were dismissed).
 --
 -- Status codes returned by every script (decoded in ledger/results.py only):
 local APPLIED, NOOP, NOT_FOUND, INSUFFICIENT, CONFLICT, OUT_OF_RANGE, IS_BUNDLE = 1, 2, 3, 4, 5, 6, 7

@@ -33,6 +33,13 @@ local state = redis.call('HGET', K_ORDER, 'state')
 if state then LOCATION = redis.call('HGET', K_ORDER, 'loc') end
 if state and status ~= '' then redis.call('HSET', K_ORDER, 'status', status) end
 
+-- A cancelled order's parked unknown-SKU lines need nobody any more: nothing moved for them and
+-- nothing ever will, so they leave the list that waits for a person (`retry`, the gauge and its
+-- alert). The order keeps its own `unknown` field for `order show`.
+local function drop_parked()
+  redis.call('HDEL', K_UNKNOWN, channel .. '|' .. order_id)
+end
+
 -- Oversell check on the counters move_lines left behind (no second read).
 local function oversold_check(order, totals, after)
   local units = 0
@@ -105,6 +112,7 @@ if action == 'release' and event_id ~= '' then
   redis.call('HSET', K_ORDER, 'lines', cjson.encode(kept))
   if remaining == 0 then
     finish_order('released')
+    drop_parked()
     return {APPLIED, 'released', 0, 0}
   end
   redis.call('HSET', K_ORDER, 'updated_ms', NOW_MS)
@@ -126,6 +134,7 @@ if state == 'reserved' then
   elseif action == 'release' then
     move_lines(lines, 0, -1, 'release', channel, order_id, 'cancel')
     finish_order('released')
+    drop_parked()
     return {APPLIED, 'released', 0, 0}
   end
 elseif state == 'expired' and action == 'commit' and commit_expired then
