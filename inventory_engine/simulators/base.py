@@ -137,6 +137,37 @@ def notify_ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+ID_EPOCH_S = 1_735_689_600
+"""2025-01-01 00:00 UTC: :class:`ClockIds` counts milliseconds from here."""
+
+
+class ClockIds:
+    """Order ids that a simulator started again does not hand out again.
+
+    Each id is the wall clock in milliseconds since 2025, or one above the id before when
+    several come within a millisecond; a reset does not start them over. So a simulator started
+    afresh (the sandbox of a restarted ``serve``, whose ledger kept its orders) begins above
+    every id it handed out before, unless it handed out more than a thousand a second on
+    average or the wall clock went back. Numbers from a counter starting at a fixed value
+    would be taken for the old orders.
+    """
+
+    def __init__(self, wall_clock: Callable[[], float] = time.time) -> None:
+        self.wall_clock = wall_clock
+        self.last = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            self.last = max(self.last + 1, int((self.wall_clock() - ID_EPOCH_S) * 1000))
+            return self.last
+
+    def taken(self, value: int) -> None:
+        """An id given from outside (an admin route): the next ones go above it."""
+        with self._lock:
+            self.last = max(self.last, value)
+
+
 def is_int(value: Any) -> bool:
     """An int that is not a bool (JSON ``true`` must not pass for 1)."""
     return isinstance(value, int) and not isinstance(value, bool)

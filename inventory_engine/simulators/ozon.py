@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from inventory_engine.simulators.base import (
     BackgroundTasks,
+    ClockIds,
     FaultInjector,
     SimulatorState,
     TokenBucket,
@@ -137,6 +138,10 @@ class OzonSimConfig:
     requests_per_second: float = 50
     item_window_s: float = 30.0
     notify_url: str | None = None
+    unique_ids: bool = False
+    """Posting numbers and order ids from :class:`ClockIds`, never repeated by a simulator
+    started again or reset (the sandbox: the engine's ledger outlives it). False: numbered from
+    1 again at every start and reset."""
 
 
 class _OzonSimulator:
@@ -156,6 +161,7 @@ class _OzonSimulator:
             now=now,
             auto_products=config.auto_products,
             catalog=config.catalog,
+            numbers=ClockIds(lambda: now().timestamp()) if config.unique_ids else None,
         )
         self.notifications: list[dict[str, Any]] = []
         self._background = BackgroundTasks()

@@ -176,11 +176,23 @@ class PostingBook:
         now: Callable[[], datetime],
         auto_products: bool,
         catalog: OzonCatalog | None = None,
+        numbers: Callable[[], int] | None = None,
     ) -> None:
+        """Keep one simulated account.
+
+        Args:
+            warehouses: the account's FBS warehouses, id -> name.
+            now: aware UTC wall clock for posting times.
+            auto_products: register an unknown ``offer_id`` when it is first used.
+            catalog: where products get ids the caller leaves out (else they are made up).
+            numbers: where new postings' numbers come from (the sandbox's never repeat);
+                None: 1, 2, ... again after every reset.
+        """
         self.warehouses = warehouses
         self.now = now
         self.auto_products = auto_products
         self.catalog = catalog
+        self.numbers = numbers
         self.reset(())
 
     def reset(self, products: Sequence[SimProduct]) -> None:
@@ -189,7 +201,7 @@ class PostingBook:
         self.products_by_sku: dict[int, SimProduct] = {}
         self.present: dict[tuple[str, int], int] = {}
         self.postings: dict[str, SimPosting] = {}
-        self._numbers = itertools.count(1)
+        self._next_number = self.numbers or itertools.count(1).__next__
         for product in products:
             self._register(product)
 
@@ -341,7 +353,7 @@ class PostingBook:
         lines = [self._line(row) for row in body.get("products") or []]
         if not lines:
             raise ValueError("a posting needs products")
-        n = next(self._numbers)
+        n = self._next_number()
         number = body.get("posting_number") or f"{10_000_000 + n:08d}-{n % 10_000:04d}-1"
         if not isinstance(number, str) or number in self.postings:
             raise ValueError(f"posting number {number!r} is taken or not a string")

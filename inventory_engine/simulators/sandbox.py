@@ -11,6 +11,11 @@ names it by Ozon's ``sku``, which the simulator would otherwise make up. Given t
 catalog (``serve`` gives it), the Ozon simulator takes each product's ``sku`` and
 ``product_id`` from it, when it registers the product and again for every new posting (the
 catalog may have been imported, or changed, after the product was registered).
+
+The engine's ledger also outlives the simulators: ``serve`` restarted on the same Redis starts
+them afresh. So the sandbox's order numbers come from the wall clock
+(:class:`~inventory_engine.simulators.base.ClockIds`) and never start over, and no new order
+is taken for a duplicate of an old one.
 """
 
 from __future__ import annotations
@@ -100,12 +105,16 @@ def start_sandbox(
                 auto_products=True,
                 catalog=CatalogListings(catalog) if catalog is not None else None,
                 notify_url=f"{engine}{OZON_WEBHOOK_PATH}" if engine else None,
+                unique_ids=True,
             )
         ),
-        "wb": wildberries.create_app(wildberries.WildberriesSimConfig(chrt_ids=None)),
+        "wb": wildberries.create_app(
+            wildberries.WildberriesSimConfig(chrt_ids=None, unique_ids=True)
+        ),
         "ym": yandex_market.create_app(
             yandex_market.YandexMarketSimConfig(
-                notify_url=f"{engine}{YM_WEBHOOK_PATH}" if engine else None
+                notify_url=f"{engine}{YM_WEBHOOK_PATH}" if engine else None,
+                unique_ids=True,
             )
         ),
     }

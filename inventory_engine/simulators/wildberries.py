@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inventory_engine.simulators.base import (
+    ClockIds,
     FaultInjector,
     SimulatorState,
     TokenBucket,
@@ -92,6 +93,10 @@ class WildberriesSimConfig:
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
     """Epoch seconds for task ``createdAt`` and the ``dateFrom``/``dateTo`` defaults."""
+    unique_ids: bool = False
+    """Task ids from :class:`ClockIds`, never repeated by a simulator started again or reset
+    (the sandbox: the engine's ledger outlives it). False: from 5632423 at every start and
+    reset."""
 
 
 def _error(status: int, code: str, message: str = "") -> JSONResponse:
@@ -142,6 +147,7 @@ class WildberriesSimulator:
         faults: FaultInjector,
     ) -> None:
         self.config, self.state, self.faults = config, state, faults
+        self.task_ids = ClockIds(config.wall_clock) if config.unique_ids else None
         self.reset()
 
     def reset(self) -> None:
@@ -342,8 +348,12 @@ class WildberriesSimulator:
         body = await _body(request)
         if not isinstance(body, dict) or not is_int(body.get("chrtId")):
             return JSONResponse({"error": "chrtId (int) is required"}, status_code=400)
-        task_id = body.get("id") or self.next_task_id
-        self.next_task_id = max(self.next_task_id, task_id) + 1
+        if self.task_ids is None:
+            task_id = body.get("id") or self.next_task_id
+            self.next_task_id = max(self.next_task_id, task_id) + 1
+        else:
+            task_id = body.get("id") or self.task_ids()
+            self.task_ids.taken(task_id)
         task = SimTask(
             id=task_id,
             chrt_id=body["chrtId"],

@@ -46,6 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inventory_engine.simulators.base import (
+    ClockIds,
     FaultInjector,
     Faults,
     SimulatorState,
@@ -108,6 +109,10 @@ class YandexMarketSimConfig:
     """The campaign's catalog; None accepts any offer (sandbox convenience)."""
     notify_url: str | None = None
     """Where notifications are POSTed (the full URL, e.g. ``.../notification``)."""
+    unique_ids: bool = False
+    """Order ids from :class:`ClockIds`, never repeated by a simulator started again or reset
+    (the sandbox: the engine's ledger outlives it). False: from 51000001 at every start and
+    reset."""
 
 
 class _BadRequest(Exception):
@@ -155,6 +160,7 @@ class _Market:
             settings=lambda: self.config,
             now=wall_clock,
             next_seq=lambda: next(self.seq),
+            order_ids=ClockIds(lambda: wall_clock().timestamp()) if config.unique_ids else None,
         )
         self.reset()
 

@@ -108,6 +108,7 @@ class OrderBook:
         settings: Callable[[], OrderSettings],
         now: Callable[[], datetime],
         next_seq: Callable[[], int],
+        order_ids: Callable[[], int] | None = None,
     ) -> None:
         """Keep orders for one simulated store.
 
@@ -116,18 +117,21 @@ class OrderBook:
             settings: the current config (the simulator may swap it between resets).
             now: aware wall clock for order and notification times.
             next_seq: the store's sequence, shared with stock pushes (which came first).
+            order_ids: where new orders' ids come from (the sandbox's never repeat); None:
+                51000001, 51000002, ... again after every reset.
         """
         self.state = state
         self.settings = settings
         self.now = now
         self.next_seq = next_seq
+        self.unique_order_ids = order_ids
         self.notify_lock = asyncio.Lock()
         self.background = BackgroundTasks()
         self.reset()
 
     def reset(self) -> None:
         self.orders: dict[int, SimOrder] = {}
-        self.order_ids = itertools.count(51_000_001)
+        self.next_order_id = self.unique_order_ids or itertools.count(51_000_001).__next__
         self.notifications: list[dict[str, Any]] = []
 
     # -- orders --------------------------------------------------------------------------------
@@ -174,7 +178,7 @@ class OrderBook:
         now = self.now()
         status = str(body.get("status", "PROCESSING"))
         order = SimOrder(
-            order_id=int(body.get("orderId") or next(self.order_ids)),
+            order_id=int(body.get("orderId") or self.next_order_id()),
             campaign_id=int(body.get("campaignId", self.settings().campaign_id)),
             items=items,
             status=status,

@@ -69,3 +69,44 @@ def test_sandbox_ozon_names_products_as_the_engine_catalog_does(real_client):
         line = posting["products"][0]
         assert (line["offer_id"], line["sku"]) == ("MUG-RED", 1470001)
         assert store.sku_for("ozon_sku", line["sku"]) == "MUG"
+
+
+def sandbox_orders(running) -> dict[str, int | str]:
+    """One order on each simulator of a sandbox: channel -> the order id the engine reads."""
+    with httpx.Client(timeout=10) as http:
+        posting = http.post(
+            f"{running.url('ozon')}/_sim/postings",
+            json={"products": [{"offer_id": "MUG-RED", "quantity": 1}]},
+        )
+        task = http.post(f"{running.url('wb')}/_sim/orders", json={"chrtId": 12345678})
+        order = http.post(
+            f"{running.url('ym')}/_sim/orders", json={"items": [{"offerId": "MUG-RED", "count": 1}]}
+        )
+    return {
+        "ozon": posting.json()["posting_number"],
+        "ozon order_id": posting.json()["order_id"],
+        "wb": task.json()["id"],
+        "ym": order.json()["orderId"],
+    }
+
+
+def test_a_restarted_sandbox_never_reissues_an_order_id():
+    """Issue 12: the engine's ledger outlives the sandbox's simulators, and a restarted
+    ``serve`` numbered its orders from the start again: the ledger took the new orders for
+    duplicates of old ones. Nor does ``/_sim/reset`` start the numbers over in the sandbox."""
+    seen: list[dict[str, int | str]] = []
+    for _ in range(2):
+        running = start_sandbox(ports={"ozon": 0, "wb": 0, "ym": 0})
+        try:
+            seen.append(sandbox_orders(running))
+            for name in running.servers:
+                httpx.post(f"{running.url(name)}/_sim/reset").raise_for_status()
+            seen.append(sandbox_orders(running))
+        finally:
+            running.stop()
+    for channel in seen[0]:
+        ids = [orders[channel] for orders in seen]
+        assert len(set(ids)) == len(ids), f"{channel} reissued an id: {ids}"
+    for channel in ("ozon order_id", "wb", "ym"):  # and they keep increasing
+        ids = [int(orders[channel]) for orders in seen]
+        assert ids == sorted(ids), channel

@@ -196,3 +196,24 @@ def test_sandbox_orders_move_stock_on_every_marketplace(start_serve, config, tmp
     assert [(p["offer_id"], p["sku"]) for p in posting.json()["products"]] == [("TEA-OZ", 1470002)]
     assert wait_for(lambda: reader.stock("TEA").available == 18)
     assert reader.counters().unknown_sku_orders == 0
+
+
+def test_sandbox_restart_never_reuses_an_order_id(start_serve, config, tmp_path, real_client):
+    """Issue 12 item 6: after a restart the simulators numbered their orders from the start
+    again, and the ledger (which kept its orders) took a new order for a duplicate."""
+    first = start_serve()
+    import_catalog_and_stock(config, tmp_path)
+    reader = LedgerReader(real_client)
+    before = place_orders(first.sims)
+    assert wait_for(lambda: recorded(reader, before)), before
+    assert wait_for(lambda: reader.stock("MUG").available == 17)
+    first.stop()
+
+    second = start_serve()
+    after = place_orders(second.sims)
+    for channel in before:
+        assert after[channel] != before[channel], f"{channel} reissued order {after[channel]}"
+    records = wait_for(lambda: recorded(reader, after))
+    assert records, f"not every order reached the ledger: {after}"
+    assert_taken_for_the_mug(records)
+    assert wait_for(lambda: reader.stock("MUG").available == 14)
