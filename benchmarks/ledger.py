@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import hashlib
 import itertools
 import multiprocessing as mp
 import os
@@ -51,7 +50,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -60,38 +58,34 @@ import hiredis
 import redis
 from redis.utils import HIREDIS_AVAILABLE
 
-from benchmarks.results import write_section
+from benchmarks.ledger_figures import (
+    AOF_ALWAYS,
+    AOF_EVERYSEC,
+    CATALOG_SKUS,
+    CATALOG_STOCK,
+    CHANNELS,
+    EVAL_ONE,
+    EVAL_PIPE,
+    INCR_ONE,
+    INCR_PIPE,
+    NO_PERSISTENCE,
+    NO_REWRITE,
+    ONE_BY_ONE,
+    PIPELINED,
+    PROBE_CALLS,
+    PROBE_ROUNDS,
+    RESERVE_ONE,
+    MemoryResult,
+    Probe,
+    Throughput,
+)
+from benchmarks.ledger_report import Report, fmt_opt, fmt_rate, render_markdown, short_durability
+from benchmarks.results import code_version, machine_info, write_section
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.embedded import find_server_binary
 from inventory_engine.ledger import OrderEvent, RedisLedger
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.scripts import script_source
-
-CHANNELS = ("ozon", "wb", "ym")
-"""Channels configured on the ledger: every change writes one dirty marker per channel."""
-
-CATALOG_SKUS = 1_000
-"""SKUs the throughput runs spread their orders over."""
-
-CATALOG_STOCK = 500_000_000
-"""On hand per SKU for the throughput runs: orders never run short, nothing is oversold."""
-
-GOAL_EVENTS_PER_S = 30_000
-GOAL_TEXT = "≥ 30,000 order events/s pipelined on this 2-core machine"
-
-NO_PERSISTENCE = 'no persistence (--save "" --appendonly no)'
-AOF_EVERYSEC = (
-    "AOF, appendfsync everysec (--appendonly yes --appendfsync everysec "
-    "--auto-aof-rewrite-percentage 0)"
-)
-AOF_ALWAYS = (
-    "AOF, appendfsync always (--appendonly yes --appendfsync always "
-    "--auto-aof-rewrite-percentage 0; appendfsync always is the engine's default)"
-)
-NO_REWRITE = ["--auto-aof-rewrite-percentage", "0"]
-"""No automatic AOF rewrite during the AOF runs: a rewrite (a fork writing the whole dataset in
-the background) is an occasional cost, not a per-event one, and it would make the AOF size
-per event unmeasurable."""
 
 RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
 START_TIMEOUT_S = 10.0
@@ -201,55 +195,6 @@ def running_server(label: str, persistence: Sequence[str]) -> Iterator[BenchServ
 
 
 # -- measuring -------------------------------------------------------------------------------
-
-
-@dataclass
-class Throughput:
-    """One throughput measurement."""
-
-    name: str
-    durability: str
-    batch: int
-    clients: int
-    events: int
-    seconds: float
-    client_cpu_s: float | None
-    server_cpu_s: float
-    main_command: str
-    commandstats: dict[str, dict[str, float]] = field(default_factory=dict)
-    aof_bytes: int | None = None
-    machine_cpu_s: float | None = None
-    rates: list[float] = field(default_factory=list)
-    """events/s of every repetition (this record is the fastest one)."""
-    total_events: int = 0
-    """events recorded by all repetitions together."""
-
-    @property
-    def other_cpu_pct(self) -> float | None:
-        """CPU used meanwhile by anything but the benchmark's clients and its server."""
-        if self.machine_cpu_s is None or self.client_cpu_s is None:
-            return None
-        other = self.machine_cpu_s - self.client_cpu_s - self.server_cpu_s
-        return max(0.0, 100 * other / self.seconds)
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
-
-    @property
-    def server_usec_per_call(self) -> float | None:
-        stats = self.commandstats.get(self.main_command)
-        return None if stats is None else stats["usec_per_call"]
-
-    @property
-    def server_cpu_pct(self) -> float:
-        return 100 * self.server_cpu_s / self.seconds
-
-    @property
-    def client_cpu_pct(self) -> float | None:
-        if self.client_cpu_s is None:
-            return None
-        return 100 * self.client_cpu_s / self.seconds
 
 
 def machine_busy_s() -> float | None:
@@ -591,18 +536,6 @@ def _processes_once(
 # -- where the script's time goes -------------------------------------------------------------
 
 
-@dataclass
-class Probe:
-    """Server time of one EVALSHA of a script built from pieces of the ledger's Lua."""
-
-    name: str
-    usec: float | None
-
-
-PROBE_CALLS = 3_000
-PROBE_ROUNDS = 5
-
-
 def _probe_usec(
     client: redis.Redis,
     source: str,
@@ -691,7 +624,7 @@ def script_probes(client: redis.Redis) -> list[Probe]:
                 best[name] = None
     probes = [Probe(name, usec) for name, usec in best.items()]
     for probe in probes:
-        print(f"  {probe.name:<64} {_fmt_opt(probe.usec, '6.2f')} µs/call", flush=True)
+        print(f"  {probe.name:<64} {fmt_opt(probe.usec, '6.2f')} µs/call", flush=True)
     return probes
 
 
@@ -706,38 +639,6 @@ class _CapturingLedger(RedisLedger):
 
 
 # -- memory ----------------------------------------------------------------------------------
-
-
-@dataclass
-class MemoryResult:
-    """Memory of N SKUs, then of the same with one open order per 10 SKUs."""
-
-    skus: int
-    orders: int
-    import_s: float
-    orders_s: float
-    skus_bytes: int
-    skus_on_hand_bytes: int
-    skus_journal_len: int
-    skus_journal_bytes: int
-    skus_dirty_bytes: int
-    total_bytes: int
-    on_hand_bytes: int
-    reserved_bytes: int
-    journal_len: int
-    journal_bytes: int
-    dirty_bytes: int
-    order_key_bytes: int
-    allocator: str
-
-    @property
-    def orders_share_bytes(self) -> int:
-        """Order hashes and their keyspace entries: the growth not explained by named keys."""
-        named_after = self.on_hand_bytes + self.reserved_bytes + self.journal_bytes
-        named_before = self.skus_on_hand_bytes + self.skus_journal_bytes
-        named_after += self.dirty_bytes
-        named_before += self.skus_dirty_bytes
-        return self.total_bytes - self.skus_bytes - (named_after - named_before)
 
 
 def flush(client: redis.Redis) -> None:
@@ -822,21 +723,13 @@ def measure_memory(client: redis.Redis, n_skus: int) -> MemoryResult:
 # -- reporting -------------------------------------------------------------------------------
 
 
-def _fmt_rate(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def _fmt_opt(value: float | None, spec: str = ".0f") -> str:
-    return "–" if value is None else format(value, spec)
-
-
 def print_throughput(r: Throughput) -> None:
     print(
-        f"  {r.name:<46} {_short(r.durability):<9} batch {r.batch:>4}  "
-        f"{_fmt_rate(r.rate):>9} ev/s  client CPU {_fmt_opt(r.client_cpu_pct):>3}%  "
-        f"server CPU {r.server_cpu_pct:3.0f}%  other CPU {_fmt_opt(r.other_cpu_pct):>3}%  "
-        f"server µs/call {_fmt_opt(r.server_usec_per_call, '.1f')}"
-        + (f"  (runs: {' / '.join(_fmt_rate(x) for x in r.rates)})" if len(r.rates) > 1 else ""),
+        f"  {r.name:<46} {short_durability(r.durability):<9} batch {r.batch:>4}  "
+        f"{fmt_rate(r.rate):>9} ev/s  client CPU {fmt_opt(r.client_cpu_pct):>3}%  "
+        f"server CPU {r.server_cpu_pct:3.0f}%  other CPU {fmt_opt(r.other_cpu_pct):>3}%  "
+        f"server µs/call {fmt_opt(r.server_usec_per_call, '.1f')}"
+        + (f"  (runs: {' / '.join(fmt_rate(x) for x in r.rates)})" if len(r.rates) > 1 else ""),
         flush=True,
     )
 
@@ -849,454 +742,6 @@ def print_memory(m: MemoryResult) -> None:
         f"dirty zsets {m.dirty_bytes / 2**20:.1f} MiB",
         flush=True,
     )
-
-
-def _short(durability: str) -> str:
-    if durability == NO_PERSISTENCE:
-        return "none"
-    if durability == AOF_EVERYSEC:
-        return "everysec"
-    return "always"
-
-
-def _mib(value: float) -> str:
-    return f"{value / 2**20:,.1f} MiB"
-
-
-def machine_info() -> dict[str, str]:
-    cpu_model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    mem_total = "?"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_total = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-                break
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu_model,
-        "ram": mem_total,
-        "kernel": f"{platform.system()} {platform.release()}",
-        "tmp_fs": _filesystem_of(Path(tempfile.gettempdir())),
-    }
-
-
-def code_version() -> str:
-    """Git commit of the checkout, whether the engine has uncommitted changes, script SHA1."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "inventory_engine"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        head, dirty = "?", ""
-    state = " with uncommitted changes under inventory_engine/" if dirty else ""
-    source = script_source("apply_order_event").encode()
-    sha = hashlib.sha1(source, usedforsecurity=False).hexdigest()[:12]
-    return f"git {head}{state}; apply_order_event script SHA1 {sha}"
-
-
-def _filesystem_of(path: Path) -> str:
-    """Device and type of the mount holding ``path`` (where the AOF runs write)."""
-    best, found = "", "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 3 and str(path.resolve()).startswith(parts[1]):
-                if len(parts[1]) > len(best):
-                    best, found = parts[1], f"{parts[2]} on {parts[0]} (mounted at {parts[1]})"
-    return found
-
-
-def _ratio(a: Throughput | None, b: Throughput | None) -> str:
-    if a is None or b is None:
-        return "–"
-    return f"{a.rate / b.rate:.2f}"
-
-
-def _pct_of(part: float, whole: float) -> str:
-    return f"{100 * part / whole:.0f}%" if whole else "–"
-
-
-@dataclass
-class Report:
-    """Everything one run measured, plus the context needed to read it."""
-
-    command: str
-    quick: bool
-    duration_s: float
-    repeats: int
-    started: dt.datetime
-    finished: dt.datetime | None = None
-    machine: dict[str, str] = field(default_factory=dict)
-    versions: dict[str, str] = field(default_factory=dict)
-    load_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    load_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    throughput: list[Throughput] = field(default_factory=list)
-    memory: list[MemoryResult] = field(default_factory=list)
-    consistency: str = ""
-    probes: list[Probe] = field(default_factory=list)
-
-    def find(self, name: str, durability: str, batch: int) -> Throughput | None:
-        for r in self.throughput:
-            if r.name == name and r.durability == durability and r.batch == batch:
-                return r
-        return None
-
-
-ONE_BY_ONE = "record_order one by one"
-PIPELINED = "record_orders pipelined"
-INCR_ONE = "raw INCRBY one by one"
-INCR_PIPE = "raw INCRBY pipelined"
-EVAL_ONE = "raw EVALSHA trivial script, one by one"
-EVAL_PIPE = "raw EVALSHA trivial script, pipelined"
-RESERVE_ONE = "try_reserve (storefront hold) one by one"
-INNER_COMMANDS = (
-    "hget",
-    "hset",
-    "hexists",
-    "xadd",
-    "zadd",
-    "persist",
-    "hincrby",
-    "sadd",
-    "pexpire",
-)
-
-
-def inner_profile(r: Throughput) -> list[tuple[str, float, float, float]]:
-    """Commands run inside the script, per event: (command, calls, µs, share of evalsha µs)."""
-    total = r.commandstats.get("evalsha", {}).get("usec", 0.0)
-    calls = r.commandstats.get("evalsha", {}).get("calls", 0.0)
-    rows: list[tuple[str, float, float, float]] = []
-    if not calls:
-        return rows
-    inner_usec = 0.0
-    for name in INNER_COMMANDS:
-        stats = r.commandstats.get(name)
-        if stats is None:
-            continue
-        inner_usec += stats["usec"]
-        rows.append((name, stats["calls"] / calls, stats["usec"] / calls, stats["usec"] / total))
-    rest = total - inner_usec
-    rows.append(
-        (
-            "(outside any command: Lua, redis.call conversions, cjson)",
-            0.0,
-            rest / calls,
-            rest / total,
-        )
-    )
-    return rows
-
-
-def render_markdown(report: Report) -> str:
-    """The ``ledger`` section of RESULTS.md."""
-    out: list[str] = []
-    add = out.append
-    headline = report.find(PIPELINED, NO_PERSISTENCE, 500)
-    best_pipe = max(
-        (r for r in report.throughput if r.name.startswith(PIPELINED)),
-        key=lambda r: r.rate,
-        default=None,
-    )
-    add("## Ledger: order events per second and memory per SKU")
-    add("")
-    if report.quick:
-        add("**Quick mode** (`--quick`): short measurements, no 1M-SKU memory run.")
-        add("")
-    add(f"Command (from the repository root): `{report.command}`")
-    add("")
-    finished = report.finished or report.started
-    add(
-        f"- Date: {report.started:%Y-%m-%d %H:%M} – {finished:%H:%M} UTC; each throughput "
-        f"figure is the best of {report.repeats} run(s) of {report.duration_s:g} s each"
-    )
-    m, v = report.machine, report.versions
-    add(f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['ram']} RAM, {m['kernel']}")
-    add(f"- Temporary dir (the AOF runs write there): {m['tmp_fs']}")
-    add(
-        f"- Load average (1/5/15 min) at start: {_load(report.load_start)}; "
-        f"at end: {_load(report.load_end)}"
-    )
-    add(
-        f"- Python {v['python']}, redis-py {v['redis_py']}, hiredis {v['hiredis']} "
-        f"(redis.utils.HIREDIS_AVAILABLE = {v['hiredis_available']})"
-    )
-    add(f"- Server: {v['server']} (allocator: {v['allocator']}), binary `{v['binary']}`")
-    add(f"- Code: {v['code']}")
-    add(
-        f"- Ledger: `RedisLedger(client, channels={list(CHANNELS)})`, catalog of "
-        f"{CATALOG_SKUS:,} SKUs with {CATALOG_STOCK:,} units each; every event is a new order "
-        "(unique id) of one line of 1 unit on a random SKU, channel rotating; the timed loop "
-        "includes building the `OrderLine`/`OrderEvent` objects and checking each outcome"
-    )
-    add("")
-
-    add("### Goal")
-    add("")
-    add(f"Goal: **{GOAL_TEXT}**.")
-    add("")
-    if headline is not None:
-        met = headline.rate >= GOAL_EVENTS_PER_S
-        add(
-            f"**{'MET' if met else 'NOT MET'}**: `record_orders` pipelined in batches of 500 "
-            f"from one client, no persistence: **{_fmt_rate(headline.rate)} events/s** "
-            f"({headline.rate / GOAL_EVENTS_PER_S:.0%} of the goal)."
-        )
-        add("")
-        server_us = headline.server_usec_per_call or 0.0
-        client_us = 1e6 * (headline.client_cpu_s or 0.0) / headline.events
-        wall_us = 1e6 * headline.seconds / headline.events
-        add(
-            f"Per event: {wall_us:.1f} µs of wall time = {client_us:.1f} µs of client CPU "
-            f"(Python: building the call, redis-py packing, decoding) + {server_us:.1f} µs of "
-            "server time in the script + waiting. One pipelined client alternates with the "
-            "server (it builds a batch while the server idles, then waits while the server runs "
-            "it), so the two costs add up. With perfect overlap each side would still cap the "
-            f"rate: the server at ~{_fmt_rate(1e6 / server_us if server_us else 0)} events/s on "
-            f"its one core, the client at ~{_fmt_rate(1e6 / client_us if client_us else 0)} "
-            "events/s per core, and this machine has 2 cores for both."
-        )
-        add("")
-    add("| configuration | events/s | goal met |")
-    add("|---|---:|---|")
-    for r in report.throughput:
-        if r.name.startswith(PIPELINED):
-            add(
-                f"| {r.name}, batch {r.batch}, {_short(r.durability)} | {_fmt_rate(r.rate)} | "
-                f"{'yes' if r.rate >= GOAL_EVENTS_PER_S else 'no'} |"
-            )
-    if best_pipe is not None:
-        add("")
-        add(
-            f"Best pipelined figure: {_fmt_rate(best_pipe.rate)} events/s "
-            f"({best_pipe.name}, batch {best_pipe.batch}, {_short(best_pipe.durability)})."
-        )
-    add("")
-
-    add(
-        "On a shared or virtual machine the same measurement can differ by tens of percent "
-        "between runs minutes apart even when nothing else is busy, so compare figures across "
-        "runs through the ratios to the raw baselines of the same run and the `return 1` probe "
-        "below (a yardstick of the machine's speed at the time), not as absolute numbers."
-    )
-    add("")
-
-    add("### Throughput")
-    add("")
-    add("Durability of each server:")
-    add("")
-    add(f"- `none`: {NO_PERSISTENCE}")
-    add(f"- `everysec`: {AOF_EVERYSEC}")
-    add(f"- `always`: {AOF_ALWAYS}")
-    add("")
-    add(
-        "| measurement | durability | batch | clients | events | seconds | events/s | "
-        "all runs, events/s | client CPU | server CPU | other CPU | server µs/call | "
-        "AOF bytes/event |"
-    )
-    add("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
-    for r in report.throughput:
-        aof = "–" if r.aof_bytes is None else f"{r.aof_bytes / r.events:,.0f}"
-        add(
-            f"| {r.name} | {_short(r.durability)} | {r.batch} | {r.clients} | {r.events:,} | "
-            f"{r.seconds:.2f} | **{_fmt_rate(r.rate)}** | "
-            f"{', '.join(_fmt_rate(x) for x in r.rates)} | {_fmt_opt(r.client_cpu_pct)}% | "
-            f"{r.server_cpu_pct:.0f}% | {_fmt_opt(r.other_cpu_pct)}% | "
-            f"{_fmt_opt(r.server_usec_per_call, '.1f')} | {aof} |"
-        )
-    add("")
-    add(
-        "Client CPU is the benchmark process's CPU time over wall time (for the multi-process run, "
-        "the sum of both clients); server CPU is the server's user+sys CPU over wall time (one "
-        "core = 100%); other CPU is what the rest of the machine used meanwhile (busy time "
-        "from `/proc/stat` minus client and server; the machine has 200%): anything above a "
-        "few % means the figure was disturbed. Server µs/call is `usec_per_call` of the main "
-        "command (`evalsha` or `incrby`) in `INFO commandstats`, i.e. time the server spent "
-        "executing one call."
-    )
-    add("")
-
-    add("Ratios:")
-    add("")
-    add("| ratio | value |")
-    add("|---|---:|")
-    none = NO_PERSISTENCE
-    ratios = [
-        (
-            f"record_orders pipelined / raw INCRBY pipelined (batch {b}), none",
-            report.find(PIPELINED, none, b),
-            report.find(INCR_PIPE, none, b),
-        )
-        for b in (100, 500)
-    ]
-    ratios += [
-        (
-            "record_orders pipelined / raw EVALSHA trivial pipelined (batch 500), none",
-            headline,
-            report.find(EVAL_PIPE, none, 500),
-        ),
-        (
-            "record_order one by one / raw INCRBY one by one, none",
-            report.find(ONE_BY_ONE, none, 1),
-            report.find(INCR_ONE, none, 1),
-        ),
-        (
-            "record_order one by one / raw EVALSHA trivial one by one, none",
-            report.find(ONE_BY_ONE, none, 1),
-            report.find(EVAL_ONE, none, 1),
-        ),
-        (
-            "record_orders pipelined (batch 500) / record_order one by one, none",
-            headline,
-            report.find(ONE_BY_ONE, none, 1),
-        ),
-    ]
-    for durability in (AOF_EVERYSEC, AOF_ALWAYS):
-        short = _short(durability)
-        ratios += [
-            (
-                f"record_orders pipelined (batch 500), {short} / none",
-                report.find(PIPELINED, durability, 500),
-                headline,
-            ),
-            (
-                f"record_order one by one, {short} / none",
-                report.find(ONE_BY_ONE, durability, 1),
-                report.find(ONE_BY_ONE, none, 1),
-            ),
-        ]
-    for text, a, b in ratios:
-        add(f"| {text} | {_ratio(a, b)} |")
-    add("")
-
-    if headline is not None:
-        rows = inner_profile(headline)
-        if rows:
-            usec = headline.server_usec_per_call or 0.0
-            add(
-                f"Where the server's time goes in `apply_order_event.lua` (record_orders batch "
-                f"500, none): {usec:.1f} µs per event on the server, i.e. the server alone could "
-                f"do at most ~{_fmt_rate(1e6 / usec if usec else 0)} events/s on one core. "
-                "Commands called from the script, per event (from `INFO commandstats`):"
-            )
-            add("")
-            add("| command | calls/event | µs/event | share of script time |")
-            add("|---|---:|---:|---:|")
-            for name, calls, us, share in rows:
-                calls_text = "–" if not calls else f"{calls:.2f}"
-                add(f"| {name} | {calls_text} | {us:.2f} | {share:.0%} |")
-            add("")
-
-    if report.probes:
-        add(
-            "Server-side cost of pieces of `apply_order_event.lua`, each run as its own script "
-            "with the ledger's real KEYS/ARGV (µs per EVALSHA from `INFO commandstats`, best of "
-            f"{PROBE_ROUNDS} rounds of {PROBE_CALLS:,} pipelined calls, the pieces taking turns; a "
-            "piece's own cost is its figure minus the prologue's; differences of a µs or two "
-            "are within the noise):"
-        )
-        add("")
-        add("| script | µs/call |")
-        add("|---|---:|")
-        for probe in report.probes:
-            add(f"| {probe.name} | {_fmt_opt(probe.usec, '.2f')} |")
-        add("")
-
-    if report.consistency:
-        add(f"Consistency check after the runs: {report.consistency}")
-        add("")
-
-    if report.memory:
-        allocator = report.memory[0].allocator
-        add("### Memory per SKU")
-        add("")
-        add(
-            "`INFO memory` used_memory after `FLUSHALL`, then after `import_on_hand` of N SKUs "
-            f"(1,000 units each; chunks of 1,000 per Lua call), then after one open order per "
-            f"10 SKUs (`record_orders`, one line of 1 unit). Server durability `none`, allocator "
-            f"`{allocator}`, 3 channels. Key sizes from `MEMORY USAGE <key> SAMPLES 0`."
-        )
-        add("")
-        add(
-            "| SKUs | open orders | used_memory Δ | bytes/SKU | of which journal | "
-            "dirty zsets (3) | bytes/SKU without journal and dirty | journal XLEN |"
-        )
-        add("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for mem in report.memory:
-            stages = (
-                (
-                    0,
-                    mem.skus_bytes,
-                    mem.skus_journal_bytes,
-                    mem.skus_dirty_bytes,
-                    mem.skus_journal_len,
-                ),
-                (mem.orders, mem.total_bytes, mem.journal_bytes, mem.dirty_bytes, mem.journal_len),
-            )
-            for orders, total, journal, dirty, xlen in stages:
-                add(
-                    f"| {mem.skus:,} | {orders:,} | {_mib(total)} | **{total / mem.skus:,.0f}** | "
-                    f"{_mib(journal)} ({_pct_of(journal, total)}) | "
-                    f"{_mib(dirty)} ({_pct_of(dirty, total)}) | "
-                    f"**{(total - journal - dirty) / mem.skus:,.0f}** | {xlen:,} |"
-                )
-        add("")
-        add(
-            "| SKUs | on_hand hash B/SKU | reserved hash B/open order | "
-            "B/open order (hash + keyspace) | one order hash (MEMORY USAGE) | journal B/entry | "
-            "import_on_hand SKUs/s | orders/s while loading |"
-        )
-        add("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for mem in report.memory:
-            per_entry = mem.journal_bytes / mem.journal_len if mem.journal_len else 0.0
-            add(
-                f"| {mem.skus:,} | {mem.on_hand_bytes / mem.skus:,.0f} | "
-                f"{mem.reserved_bytes / max(mem.orders, 1):,.0f} | "
-                f"{mem.orders_share_bytes / max(mem.orders, 1):,.0f} | {mem.order_key_bytes:,} | "
-                f"{per_entry:,.0f} | {_fmt_rate(mem.skus / mem.import_s)} | "
-                f"{_fmt_rate(mem.orders / mem.orders_s) if mem.orders_s else '–'} |"
-            )
-        add("")
-        entry = max(
-            (mem.journal_bytes / mem.journal_len for mem in report.memory if mem.journal_len),
-            default=0.0,
-        )
-        add(
-            "The journal is capped at ~1,000,000 entries (`XADD MAXLEN ~`), so its share is "
-            f"bounded: at ~{entry:,.0f} B/entry the full journal takes ~{_mib(entry * 1e6)} "
-            "whatever the catalog size. The dirty zsets hold one member per SKU per channel "
-            "until propagation publishes the SKU (right after a full import every SKU is "
-            "dirty), so the bytes/SKU without journal and dirty is the steady-state figure. At "
-            "1,000 SKUs fixed overheads dominate; the 100k and 1M rows are the ones to use."
-        )
-        add("")
-    return "\n".join(out)
-
-
-def _load(values: tuple[float, float, float]) -> str:
-    return " / ".join(f"{v:.2f}" for v in values)
-
-
-# -- the run ---------------------------------------------------------------------------------
 
 
 def throughput_runs(server: BenchServer, report: Report, duration_s: float, repeats: int) -> None:

@@ -52,7 +52,8 @@ from typing import Any
 import redis
 
 from benchmarks import ledger as lb
-from benchmarks.results import write_section
+from benchmarks import ledger_figures as figures
+from benchmarks.results import code_version, machine_info, write_section
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.ledger import OrderEvent, RedisLedger
 from inventory_engine.ledger.scripts import script_source
@@ -66,7 +67,7 @@ PG_DURABILITY = {
     "everysec": "fsync=on, synchronous_commit=off (the WAL writer flushes every 200 ms; a crash "
     "can lose the last ~600 ms of commits, never corrupts)",
 }
-REDIS_DURABILITY = {"always": lb.AOF_ALWAYS, "everysec": lb.AOF_EVERYSEC}
+REDIS_DURABILITY = {"always": figures.AOF_ALWAYS, "everysec": figures.AOF_EVERYSEC}
 PG_MODES = {
     "update": "conditional UPDATE … WHERE on_hand - reserved >= q",
     "lock": "SELECT … FOR UPDATE, then UPDATE",
@@ -260,7 +261,7 @@ def pg_step(spec: Spec, seed: int) -> Step:
     cur, rng, ids = conn.cursor(), random.Random(seed), itertools.count()
 
     def one() -> None:
-        channel, order_id = lb.CHANNELS[0], f"w{seed}-{next(ids)}"
+        channel, order_id = figures.CHANNELS[0], f"w{seed}-{next(ids)}"
         lines = order_lines(rng, spec.workload)
         with conn.transaction():
             cur.execute(INSERT_ORDER, (channel, order_id, json.dumps(lines)))
@@ -291,7 +292,7 @@ def pg_step(spec: Spec, seed: int) -> Step:
 
 def lua_step(spec: Spec, seed: int) -> Step:
     client = redis.Redis.from_url(spec.target)
-    ledger = RedisLedger(client, channels=lb.CHANNELS)
+    ledger = RedisLedger(client, channels=figures.CHANNELS)
     rng, ids = random.Random(seed), itertools.count()
     tag = f"{spec.workload}-{spec.mode}-{spec.clients}-{seed}"
 
@@ -299,7 +300,7 @@ def lua_step(spec: Spec, seed: int) -> Step:
         n, lines = next(ids), order_lines(rng, spec.workload)
         order = tuple(OrderLine(sku=s, quantity=q) for s, q in lines)
         return OrderEvent(
-            lb.CHANNELS[n % len(lb.CHANNELS)], f"{tag}-{n}", OrderAction.RESERVE, order
+            figures.CHANNELS[n % len(figures.CHANNELS)], f"{tag}-{n}", OrderAction.RESERVE, order
         )
 
     def step() -> int:
@@ -431,9 +432,9 @@ def raw_command(client: redis.Redis, workload: str, n_lines: int) -> list[str]:
     """EVALSHA apply_order_event with the KEYS/ARGV of RedisLedger.record_order; the order id
     and the non-hot SKUs become ``__rand_int__`` placeholders (12 random digits each)."""
     skus = [HOT_SKU if workload == "hot" and not i else f"SKUTOKEN{i}" for i in range(n_lines)]
-    capture = lb._CapturingLedger(client, channels=lb.CHANNELS)
+    capture = lb._CapturingLedger(client, channels=figures.CHANNELS)
     lines = [OrderLine(sku=s, quantity=1) for s in skus]
-    capture.record_order(lb.CHANNELS[0], "ORDERTOKEN", lines, OrderAction.RESERVE)
+    capture.record_order(figures.CHANNELS[0], "ORDERTOKEN", lines, OrderAction.RESERVE)
 
     def fill(value: Any) -> str:
         text = value.decode() if isinstance(value, bytes) else str(value)
@@ -557,8 +558,8 @@ def render(meta: dict[str, str], results: list[Result], quick: bool) -> str:
     )
     add(
         f"- Durability pairs: `always` = PostgreSQL {PG_DURABILITY['always']} next to Valkey "
-        f"{lb.AOF_ALWAYS}; `everysec` = PostgreSQL {PG_DURABILITY['everysec']} next to Valkey "
-        f"{lb.AOF_EVERYSEC}. PostgreSQL settings besides: {conf}; "
+        f"{figures.AOF_ALWAYS}; `everysec` = PostgreSQL {PG_DURABILITY['everysec']} next to Valkey "
+        f"{figures.AOF_EVERYSEC}. PostgreSQL settings besides: {conf}; "
         "autovacuum on; TRUNCATE, VACUUM ANALYZE and CHECKPOINT before each measurement"
     )
     add(
@@ -641,7 +642,7 @@ def reset_redis(server: lb.BenchServer) -> str:
     """Empty the server, stock the catalog, shrink the AOF; returns the server's version."""
     client = server.client()
     client.flushall()
-    ledger = RedisLedger(client, channels=lb.CHANNELS)
+    ledger = RedisLedger(client, channels=figures.CHANNELS)
     ledger.import_on_hand([(HOT_SKU, STOCK), *((sku_name(i), STOCK) for i in range(N_SKUS))])
     client.bgrewriteaof()
     busy = ("aof_rewrite_in_progress", "aof_rewrite_scheduled")
@@ -713,7 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with pg_cluster() as pg, contextlib.ExitStack() as stack:
         servers = {
             pairing: stack.enter_context(
-                lb.running_server(pairing, [*AOF, pairing, *lb.NO_REWRITE])
+                lb.running_server(pairing, [*AOF, pairing, *figures.NO_REWRITE])
             )
             for pairing in PAIRINGS
         }
@@ -725,7 +726,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"round {n + 1}/{rounds}, {pairing}: Valkey {REDIS_DURABILITY[pairing]}; "
                   f"PostgreSQL {PG_DURABILITY[pairing]}", flush=True)  # fmt: skip
             run_round(pairing, servers[pairing], pg, binary, timing, args.quick, results)
-    m = lb.machine_info()
+    m = machine_info()
     meta = {
         "command": " ".join([sys.executable, "-m", "benchmarks.postgres", *given]),
         "date": f"Date: {started:%Y-%m-%d %H:%M} – {dt.datetime.now(dt.UTC):%H:%M} UTC",
@@ -737,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{psycopg.pq.version()}), {valkey}, redis-py {redis.__version__}, raw client "
         f"`{_shell(binary, '--version') if binary else missing}`, Python "
         f"{platform.python_version()}",
-        "code": f"Code: {lb.code_version()}",
+        "code": f"Code: {code_version()}",
         "timing": f"Each figure: best of {rounds} run(s) of {timing[0]:g} s, each after a "
         f"{timing[1]:g} s warm-up of every client; the runs of all measurements take turns "
         f"(round 1 of everything, then round 2, ...), so a burst of load from elsewhere does not "

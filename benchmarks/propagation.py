@@ -38,7 +38,6 @@ from types import FrameType
 import httpx
 import redis
 
-from benchmarks.ledger import code_version, machine_info
 from benchmarks.propagation_analysis import PhaseFigures, analyse, behind, collect
 from benchmarks.propagation_driver import Driver, Event, run_phase
 from benchmarks.propagation_env import (
@@ -50,7 +49,7 @@ from benchmarks.propagation_env import (
     running_environment,
     sim_json,
 )
-from benchmarks.results import write_section
+from benchmarks.results import code_version, machine_info, write_section
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.service import EVENTS_QUEUE, PUSH_QUEUE
 

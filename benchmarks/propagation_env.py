@@ -33,7 +33,8 @@ import httpx
 import redis
 from pydantic import SecretStr
 
-from benchmarks.ledger import NO_REWRITE, BenchServer, machine_busy_s
+from benchmarks.ledger import BenchServer, machine_busy_s
+from benchmarks.ledger_figures import NO_REWRITE
 from inventory_engine.config import ChannelSettings
 from inventory_engine.ledger import RedisLedger
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore

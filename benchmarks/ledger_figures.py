@@ -1,0 +1,134 @@
+"""What the ledger benchmark measures and names: the runs' labels and settings, and the result
+types (:class:`Throughput`, :class:`Probe`, :class:`MemoryResult`) that the runs fill in and
+:mod:`benchmarks.ledger_report` renders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CHANNELS = ("ozon", "wb", "ym")
+"""Channels configured on the ledger: every change writes one dirty marker per channel."""
+
+CATALOG_SKUS = 1_000
+"""SKUs the throughput runs spread their orders over."""
+
+CATALOG_STOCK = 500_000_000
+"""On hand per SKU for the throughput runs: orders never run short, nothing is oversold."""
+
+GOAL_EVENTS_PER_S = 30_000
+GOAL_TEXT = "≥ 30,000 order events/s pipelined on this 2-core machine"
+
+NO_PERSISTENCE = 'no persistence (--save "" --appendonly no)'
+AOF_EVERYSEC = (
+    "AOF, appendfsync everysec (--appendonly yes --appendfsync everysec "
+    "--auto-aof-rewrite-percentage 0)"
+)
+AOF_ALWAYS = (
+    "AOF, appendfsync always (--appendonly yes --appendfsync always "
+    "--auto-aof-rewrite-percentage 0; appendfsync always is the engine's default)"
+)
+NO_REWRITE = ["--auto-aof-rewrite-percentage", "0"]
+"""No automatic AOF rewrite during the AOF runs: a rewrite (a fork writing the whole dataset in
+the background) is an occasional cost, not a per-event one, and it would make the AOF size
+per event unmeasurable."""
+
+ONE_BY_ONE = "record_order one by one"
+PIPELINED = "record_orders pipelined"
+INCR_ONE = "raw INCRBY one by one"
+INCR_PIPE = "raw INCRBY pipelined"
+EVAL_ONE = "raw EVALSHA trivial script, one by one"
+EVAL_PIPE = "raw EVALSHA trivial script, pipelined"
+RESERVE_ONE = "try_reserve (storefront hold) one by one"
+
+
+@dataclass
+class Throughput:
+    """One throughput measurement."""
+
+    name: str
+    durability: str
+    batch: int
+    clients: int
+    events: int
+    seconds: float
+    client_cpu_s: float | None
+    server_cpu_s: float
+    main_command: str
+    commandstats: dict[str, dict[str, float]] = field(default_factory=dict)
+    aof_bytes: int | None = None
+    machine_cpu_s: float | None = None
+    rates: list[float] = field(default_factory=list)
+    """events/s of every repetition (this record is the fastest one)."""
+    total_events: int = 0
+    """events recorded by all repetitions together."""
+
+    @property
+    def other_cpu_pct(self) -> float | None:
+        """CPU used meanwhile by anything but the benchmark's clients and its server."""
+        if self.machine_cpu_s is None or self.client_cpu_s is None:
+            return None
+        other = self.machine_cpu_s - self.client_cpu_s - self.server_cpu_s
+        return max(0.0, 100 * other / self.seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def server_usec_per_call(self) -> float | None:
+        stats = self.commandstats.get(self.main_command)
+        return None if stats is None else stats["usec_per_call"]
+
+    @property
+    def server_cpu_pct(self) -> float:
+        return 100 * self.server_cpu_s / self.seconds
+
+    @property
+    def client_cpu_pct(self) -> float | None:
+        if self.client_cpu_s is None:
+            return None
+        return 100 * self.client_cpu_s / self.seconds
+
+
+@dataclass
+class Probe:
+    """Server time of one EVALSHA of a script built from pieces of the ledger's Lua."""
+
+    name: str
+    usec: float | None
+
+
+PROBE_CALLS = 3_000
+PROBE_ROUNDS = 5
+
+
+@dataclass
+class MemoryResult:
+    """Memory of N SKUs, then of the same with one open order per 10 SKUs."""
+
+    skus: int
+    orders: int
+    import_s: float
+    orders_s: float
+    skus_bytes: int
+    skus_on_hand_bytes: int
+    skus_journal_len: int
+    skus_journal_bytes: int
+    skus_dirty_bytes: int
+    total_bytes: int
+    on_hand_bytes: int
+    reserved_bytes: int
+    journal_len: int
+    journal_bytes: int
+    dirty_bytes: int
+    order_key_bytes: int
+    allocator: str
+
+    @property
+    def orders_share_bytes(self) -> int:
+        """Order hashes and their keyspace entries: the growth not explained by named keys."""
+        named_after = self.on_hand_bytes + self.reserved_bytes + self.journal_bytes
+        named_before = self.skus_on_hand_bytes + self.skus_journal_bytes
+        named_after += self.dirty_bytes
+        named_before += self.skus_dirty_bytes
+        return self.total_bytes - self.skus_bytes - (named_after - named_before)
