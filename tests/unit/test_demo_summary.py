@@ -69,4 +69,5 @@ def test_every_figure_is_followed_by_its_explanation() -> None:
     ]
     assert len(figures) == 5
     for n in figures:
-        assert lines[n + 1].startswith("    ") and lines[n + 1].strip(), lines[n : n + 2]
+        assert lines[n + 1].startswith("    "), lines[n : n + 2]
+        assert lines[n + 1].strip(), lines[n : n + 2]
