@@ -21,14 +21,11 @@ call to the pool themselves, so the event loop never blocks on redis-py.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
 import structlog
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -41,12 +38,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inventory_engine import __version__
 from inventory_engine.errors import LedgerScriptError, LedgerUnavailableError
+from inventory_engine.http_server import RunningServer, serve_in_thread
 from inventory_engine.intake import storefront, webhooks
 from inventory_engine.intake.sources import build_sources
 from inventory_engine.intake.storefront import ApiError
 from inventory_engine.metrics.collector import EngineCollector, build_registry
 from inventory_engine.service import Engine
-from inventory_engine.simulators.base import RunningServer
 
 log = structlog.get_logger()
 
@@ -299,23 +296,6 @@ def serve_http(app: FastAPI, *, host: str, port: int) -> RunningServer:
     Raises:
         RuntimeError: the server did not start within 10 s.
     """
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
+    return serve_in_thread(
+        app, host=host, port=port, name="http", proxy_headers=False, server_header=False
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"http-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"the HTTP server did not start on {host}:{port}")
-        time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    return RunningServer(url=f"http://{host}:{bound}", server=server, thread=thread)

@@ -27,9 +27,9 @@ import structlog
 
 from inventory_engine.config import Settings
 from inventory_engine.errors import InventoryError
+from inventory_engine.http_server import RunningServer
 from inventory_engine.runtime import redact_url, redis_connection
 from inventory_engine.service import Engine
-from inventory_engine.simulators.base import RunningServer
 from inventory_engine.timing import (
     PUSH_KICK_INTERVAL_S,
     SWEEP_INTERVAL_S,

@@ -20,9 +20,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -268,40 +266,6 @@ def admin_routes(
         Route("/_sim/faults", put_faults, methods=["PUT"]),
         Route("/_sim/reset", reset, methods=["POST"]),
     ]
-
-
-@dataclass
-class RunningServer:
-    """An ASGI app served by uvicorn on 127.0.0.1 in a background thread."""
-
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def serve_in_thread(app: Starlette, *, port: int = 0, host: str = "127.0.0.1") -> RunningServer:
-    """Start ``app`` on ``host:port`` (0 = a free port) and return once it accepts requests.
-
-    Raises:
-        RuntimeError: the server did not start within 10 s.
-    """
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"simulator-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("simulator did not start")
-        time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    return RunningServer(url=f"http://{host}:{bound}", server=server, thread=thread)
 
 
 async def injected_failure(

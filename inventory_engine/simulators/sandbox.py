@@ -32,9 +32,9 @@ from inventory_engine.config import (
     WildberriesSettings,
     YandexMarketSettings,
 )
+from inventory_engine.http_server import RunningServer, serve_in_thread
 from inventory_engine.ledger.catalog import CatalogStore
 from inventory_engine.simulators import ozon, wildberries, yandex_market
-from inventory_engine.simulators.base import RunningServer, serve_in_thread
 
 SANDBOX_NAMES = ("ozon", "wb", "ym")
 """Channel names of the sandbox (the same names a seller would likely choose)."""

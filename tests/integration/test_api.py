@@ -31,11 +31,11 @@ from inventory_engine.config import (
     YandexMarketSettings,
 )
 from inventory_engine.domain.models import OrderAction, OrderLine
+from inventory_engine.http_server import serve_in_thread
 from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import wall_clock_ms
 from inventory_engine.service import Engine, order_from_dict
-from inventory_engine.simulators.base import serve_in_thread
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.integration

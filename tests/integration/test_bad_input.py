@@ -28,9 +28,9 @@ import workers.runtime
 from inventory_engine.api import create_app
 from inventory_engine.config import HttpSettings, Settings
 from inventory_engine.domain.models import OrderState
+from inventory_engine.http_server import serve_in_thread
 from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.service import Engine
-from inventory_engine.simulators.base import serve_in_thread
 from inventory_engine.simulators.sandbox import Sandbox, sandbox_channels, start_sandbox
 from tests.integration import burst
 

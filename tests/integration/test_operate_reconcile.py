@@ -25,10 +25,10 @@ from inventory_engine.channels.base import ChannelLine, ChannelOrder, StockUpdat
 from inventory_engine.cli import app
 from inventory_engine.config import Settings
 from inventory_engine.domain.models import OrderAction
+from inventory_engine.http_server import RunningServer, serve_in_thread
 from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.service import Engine, order_to_dict
 from inventory_engine.simulators import ozon, wildberries, yandex_market
-from inventory_engine.simulators.base import RunningServer, serve_in_thread
 from inventory_engine.simulators.sandbox import channels_for_urls
 from tests.integration.burst import BurstWorker, run_workers
 

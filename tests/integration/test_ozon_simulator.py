@@ -36,7 +36,7 @@ from inventory_engine.channels.base import (
 from inventory_engine.channels.ozon import OzonClient
 from inventory_engine.channels.ozon_notifications import error_answer, parse_notification
 from inventory_engine.domain.models import OrderAction
-from inventory_engine.simulators.base import RunningServer, serve_in_thread
+from inventory_engine.http_server import RunningServer, serve_in_thread
 from inventory_engine.simulators.ozon import (
     SANDBOX_API_KEY,
     SANDBOX_CLIENT_ID,

@@ -18,6 +18,7 @@ from inventory_engine.config import (
     Settings,
     WebhookSettings,
 )
+from inventory_engine.http_server import serve_in_thread
 from inventory_engine.intake.pollers import (
     PollerLoop,
     PollKeys,
@@ -27,7 +28,6 @@ from inventory_engine.intake.pollers import (
 )
 from inventory_engine.service import Engine
 from inventory_engine.simulators import ozon, wildberries, yandex_market
-from inventory_engine.simulators.base import serve_in_thread
 from inventory_engine.simulators.sandbox import channels_for_urls
 
 pytestmark = pytest.mark.integration

@@ -13,11 +13,11 @@ from pydantic import SecretStr
 from inventory_engine.channels import build_client, http_client_for
 from inventory_engine.config import OzonSettings, WildberriesSettings, YandexMarketSettings
 from inventory_engine.domain.models import OrderAction, OrderLine
+from inventory_engine.http_server import serve_in_thread
 from inventory_engine.ledger import RedisLedger
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.simulators import ozon, wildberries, yandex_market
-from inventory_engine.simulators.base import serve_in_thread
 from inventory_engine.sync.limits import LIMITS
 from inventory_engine.sync.publisher import ChannelPublisher
 

@@ -43,11 +43,11 @@ from inventory_engine.config import (
     Settings,
     YandexMarketSettings,
 )
+from inventory_engine.http_server import RunningServer, serve_in_thread
 from inventory_engine.intake import storefront
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
 from inventory_engine.service import Engine
 from inventory_engine.simulators import ozon, wildberries, yandex_market
-from inventory_engine.simulators.base import RunningServer, serve_in_thread
 from tests.integration.conftest import free_port, wait_for
 
 pytestmark = pytest.mark.integration

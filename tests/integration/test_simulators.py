@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from inventory_engine.simulators.base import notify_ssl_context, serve_in_thread
+from inventory_engine.http_server import serve_in_thread
+from inventory_engine.simulators.base import notify_ssl_context
 from inventory_engine.simulators.sandbox import Sandbox, start_sandbox
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,8 @@ from inventory_engine.channels.base import (
 )
 from inventory_engine.channels.wildberries import WildberriesClient
 from inventory_engine.domain.models import OrderAction
-from inventory_engine.simulators.base import RunningServer, TokenBucket, serve_in_thread
+from inventory_engine.http_server import RunningServer, serve_in_thread
+from inventory_engine.simulators.base import TokenBucket
 from inventory_engine.simulators.wildberries import (
     SANDBOX_TOKEN,
     SANDBOX_WAREHOUSE_ID,

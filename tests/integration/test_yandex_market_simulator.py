@@ -30,7 +30,8 @@ from inventory_engine.channels.base import (
 from inventory_engine.channels.yandex_market import YandexMarketClient
 from inventory_engine.channels.yandex_market_notifications import answer_body, parse_notification
 from inventory_engine.domain.models import OrderAction
-from inventory_engine.simulators.base import Faults, RunningServer, serve_in_thread
+from inventory_engine.http_server import RunningServer, serve_in_thread
+from inventory_engine.simulators.base import Faults
 from inventory_engine.simulators.yandex_market import (
     SANDBOX_API_KEY,
     SANDBOX_BUSINESS_ID,

@@ -31,7 +31,7 @@ from inventory_engine.channels.webhook import (
     sign,
     verify_signature,
 )
-from inventory_engine.simulators.base import serve_in_thread
+from inventory_engine.http_server import serve_in_thread
 
 SECRET = "shop-secret-123"
 UPDATES = [StockUpdate("A", "A", 3), StockUpdate("Б-2", "Б-2", 0)]
