@@ -356,6 +356,12 @@ def order_show(
                 f"{channel} order {order_id}: {r.state.value} (status {r.status or '—'}) at "
                 f"{r.location}; lines {lines}" + (f"; unknown {unknown}" if unknown else "")
             )
+        if view.unrecognised:
+            states = ", ".join(escape(s) for s in view.unrecognised)
+            out.print(
+                f"[yellow]marketplace states the engine does not recognise[/yellow]: {states} "
+                "(ignored; see the events below)"
+            )
         for o in view.oversold:
             out.print(f"[red]oversold[/red] {o.sku} by {o.shortfall}")
         for job in view.failed_jobs:

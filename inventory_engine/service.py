@@ -192,6 +192,7 @@ class Engine:
         now = wall_clock_ms()
         orders = [o if o.received_ms else replace(o, received_ms=now) for o in orders]
         pipe = self.client.pipeline(transaction=False)
+        batch = self.metrics.batch()
         for order in orders:
             entry = OrderLogEntry(
                 ms=now,
@@ -201,8 +202,12 @@ class Engine:
                 status=order.status,
                 lines=len(order.lines),
                 detail=order.event_key,
+                unrecognised=order.unrecognised,
             )
             self.activity.add(pipe, channel, order.order_id, [entry])
+            if order.unrecognised:
+                self._unrecognised(batch, channel, order, source)
+        self.metrics.write(batch, pipe)
         pipe.execute()
         queue = self.queue_client.pipeline(transaction=False)
         queued = 0
@@ -214,6 +219,28 @@ class Engine:
             queue.execute()  # answered only after this: the events are durable from here on
             self.schedule_inbox()
         return queued
+
+    def _unrecognised(
+        self, batch: MetricsBatch, channel: str, order: ChannelOrder, source: str
+    ) -> None:
+        """States no status rule knows: said out loud, not ignored silently (a marketplace may
+        have added one), and counted under a bounded label (issue 12, item 9)."""
+        log.warning(
+            "order_state_unrecognised",
+            channel=channel,
+            order_id=order.order_id,
+            states=list(order.unrecognised),
+            status=order.status,
+            action=order.action.value,
+            source=source,
+        )
+        spec = m.UNRECOGNISED_STATES
+        for state in order.unrecognised:
+            label = self.metrics.capped_label(
+                batch, spec, [channel, m.state_label(state)], cap=m.MAX_STATE_LABELS,
+                other=m.OTHER_STATE,
+            )  # fmt: skip
+            batch.inc(spec, channel, label)
 
     def schedule_inbox(self) -> bool:
         """Queue a drain job unless one is queued already (a burst queues one, never zero:

@@ -122,6 +122,8 @@ class ChannelOrder:
             TYPE_STATE_CHANGED): fetch the order with ``get_order`` first.
         event_key: what makes this event unique, for de-duplication of deliveries.
         changed_at: when the marketplace says the change happened (ISO 8601), if it says.
+        unrecognised: the marketplace's state values no status rule knows, as sent
+            (``domain.status_rules``): intake logs, counts and keeps them on the order's log.
     """
 
     order_id: str
@@ -133,6 +135,7 @@ class ChannelOrder:
     changed_at: str | None = None
     received_ms: int | None = None
     """When the engine received the event (stamped at intake); propagation counts from it."""
+    unrecognised: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

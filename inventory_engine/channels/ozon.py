@@ -57,7 +57,7 @@ from inventory_engine.channels.ozon_models import (
     WarehouseAnswer,
 )
 from inventory_engine.config import OzonSettings
-from inventory_engine.domain.status_rules import ozon_action
+from inventory_engine.domain.status_rules import ozon_action, ozon_unrecognised
 
 log = structlog.get_logger()
 
@@ -449,6 +449,7 @@ def _order_from_posting(posting: Posting) -> ChannelOrder:
         event_key=f"{posting.posting_number}|{posting.status}|{int(after_ship)}",
         # A posting says when it was created, never when its status changed.
         changed_at=None,
+        unrecognised=ozon_unrecognised(posting.status),
     )
 
 

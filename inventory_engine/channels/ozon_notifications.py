@@ -29,7 +29,7 @@ from typing import Any
 
 from inventory_engine.channels.base import ChannelLine, ChannelOrder, PayloadError
 from inventory_engine.domain.models import OrderAction
-from inventory_engine.domain.status_rules import ozon_push_action
+from inventory_engine.domain.status_rules import ozon_push_action, ozon_push_unrecognised
 
 CHANNEL = "ozon"
 ERROR_CODE = "ERROR_PARAMETER_VALUE_MISSED"
@@ -151,6 +151,7 @@ def parse_notification(payload: Any) -> OzonNotification:
             needs_lines=action is not OrderAction.IGNORE,
             event_key=_event_key(posting, message_type, new_state, changed_at),
             changed_at=changed_at or None,
+            unrecognised=ozon_push_unrecognised(new_state),
         )
     return OzonNotification(message_type, (order,), warehouse_id)
 

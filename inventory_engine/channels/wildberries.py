@@ -58,7 +58,7 @@ from inventory_engine.channels.wildberries_models import (
 )
 from inventory_engine.config import WildberriesSettings
 from inventory_engine.domain.models import OrderAction
-from inventory_engine.domain.status_rules import wildberries_action
+from inventory_engine.domain.status_rules import wildberries_action, wildberries_unrecognised
 
 log = structlog.get_logger()
 
@@ -299,6 +299,7 @@ class WildberriesClient:
             lines=(line,),
             event_key=status.event_key,
             changed_at=task.created_at,
+            unrecognised=status.unrecognised,
         )
 
     def _find_task(self, task_id: int) -> Task | None:
@@ -412,4 +413,5 @@ def _order_from_status(status: TaskStatus) -> ChannelOrder:
         status=text,
         needs_lines=action in NEEDS_LINES_ACTIONS,
         event_key=f"{status.id}:{text}",
+        unrecognised=wildberries_unrecognised(status.supplier_status, status.wb_status),
     )

@@ -51,7 +51,7 @@ from inventory_engine.channels.yandex_market_models import (
     StocksAnswer,
 )
 from inventory_engine.config import YandexMarketSettings
-from inventory_engine.domain.status_rules import yandex_market_action
+from inventory_engine.domain.status_rules import yandex_market_action, yandex_market_unrecognised
 
 BASE_URL = "https://api.partner.market.yandex.ru"
 STOCKS_PATH = "/v2/campaigns/{campaign_id}/offers/stocks"
@@ -315,6 +315,7 @@ class YandexMarketClient:
                 ("ORDER", str(order.order_id), order.status, substatus, changed_at or "")
             ),
             changed_at=changed_at,
+            unrecognised=yandex_market_unrecognised(order.status),
         )
 
     # -- transport -----------------------------------------------------------------------------

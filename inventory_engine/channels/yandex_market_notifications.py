@@ -26,7 +26,10 @@ from inventory_engine import __version__
 from inventory_engine.channels.base import ChannelLine, ChannelOrder, PayloadError
 from inventory_engine.channels.yandex_market import parse_ym_datetime, utc_iso
 from inventory_engine.domain.models import OrderAction
-from inventory_engine.domain.status_rules import yandex_market_notification_action
+from inventory_engine.domain.status_rules import (
+    yandex_market_notification_action,
+    yandex_market_unrecognised,
+)
 
 CHANNEL = "yandex_market"
 """Channel label used in errors when the caller gives no configured name."""
@@ -108,7 +111,8 @@ def parse_notification(
         raise _wrong(channel, "ORDER_STATUS_UPDATED without status")
     lines = _lines(payload, channel) if kind != "ORDER_STATUS_UPDATED" else ()
     action = yandex_market_notification_action(kind, status, substatus)
-    if campaign_id is not None and store is not None and store != campaign_id:
+    foreign = campaign_id is not None and store is not None and store != campaign_id
+    if foreign:
         action = OrderAction.IGNORE
     order = ChannelOrder(
         order_id=order_id,
@@ -118,6 +122,13 @@ def parse_notification(
         needs_lines=not lines and action not in _NO_LINES_NEEDED,
         event_key=event_key(kind, order_id, status, substatus, when),
         changed_at=when,
+        # ORDER_CREATED and ORDER_CANCELLED decide by their type: their status decides nothing.
+        # Another store's order is not this channel's concern.
+        unrecognised=(
+            yandex_market_unrecognised(status)
+            if kind == "ORDER_STATUS_UPDATED" and not foreign
+            else ()
+        ),
     )
     return YandexMarketNotification(kind, (order,), store, payload[time_field])
 

@@ -7,6 +7,10 @@ case-sensitively, exactly as the marketplaces send them. An unknown marketplace 
 raises: it returns ``IGNORE`` so a new status added by a marketplace cannot break intake (the
 periodic reconciliation reads the order again). Only our own storefront API rejects unknown values.
 
+Unknown is not silent, though: the ``*_unrecognised`` functions name the values no table lists
+(a status listed with ``IGNORE`` is recognised: ignored on purpose), so the channel parsers can
+carry them on the event and intake can log, count and keep them.
+
 Source: ``shared/reference/marketplaces.md`` §1.5, §1.6 (Ozon), §2.3 (Wildberries), §3.3, §3.4 (YM).
 """
 
@@ -17,6 +21,12 @@ from collections.abc import Mapping
 from inventory_engine.domain.models import OrderAction
 
 _A = OrderAction
+
+
+def _unlisted(table: Mapping[str, OrderAction], *values: str | None) -> tuple[str, ...]:
+    """The values sent (not None or empty) that ``table`` does not list, as sent."""
+    return tuple(v for v in values if v and v not in table)
+
 
 # --- Ozon ---------------------------------------------------------------------------------------
 
@@ -117,6 +127,16 @@ def ozon_action(status: str, *, cancelled_after_ship: bool = False) -> OrderActi
     return _ozon_cancel(OZON_STATUS_ACTIONS.get(status, _A.IGNORE), after_ship, None)
 
 
+def ozon_unrecognised(status: str) -> tuple[str, ...]:
+    """The Ozon posting status, if no rule knows it (``ozon_action`` ignores it)."""
+    return _unlisted(OZON_STATUS_ACTIONS, status)
+
+
+def ozon_push_unrecognised(new_state: str | None) -> tuple[str, ...]:
+    """The ``new_state`` of a ``TYPE_STATE_CHANGED`` push, if no rule knows it."""
+    return _unlisted(OZON_PUSH_STATE_ACTIONS, new_state)
+
+
 def ozon_push_action(
     message_type: str,
     new_state: str | None,
@@ -210,6 +230,13 @@ def wildberries_action(supplier_status: str | None, wb_status: str | None) -> Or
     return next(action for action in WB_PRECEDENCE if action in signals)
 
 
+def wildberries_unrecognised(supplier_status: str | None, wb_status: str | None) -> tuple[str, ...]:
+    """Each of the task's two status fields no rule knows (the other one may still decide)."""
+    return _unlisted(WB_SUPPLIER_STATUS_ACTIONS, supplier_status) + _unlisted(
+        WB_STATUS_ACTIONS, wb_status
+    )
+
+
 # --- Yandex Market -------------------------------------------------------------------------------
 
 YM_STATUS_ACTIONS: Mapping[str, OrderAction] = {
@@ -264,6 +291,12 @@ def yandex_market_action(status: str, substatus: str | None = None) -> OrderActi
     if status == "CANCELLED" and substatus in YM_CANCELLED_AFTER_SHIP_SUBSTATUSES:
         return _A.CANCEL_AFTER_SHIP
     return YM_STATUS_ACTIONS.get(status, _A.IGNORE)
+
+
+def yandex_market_unrecognised(status: str | None) -> tuple[str, ...]:
+    """The order status, if no rule knows it. Substatuses are not checked: only the few of
+    ``YM_CANCELLED_AFTER_SHIP_SUBSTATUSES`` change an action, any other is a plain cancel."""
+    return _unlisted(YM_STATUS_ACTIONS, status)
 
 
 def yandex_market_notification_action(

@@ -38,6 +38,9 @@ class OrderLogEntry:
 
     ``stage`` is ``received`` (an event arrived; ``source`` webhook | poll | api) or ``applied``
     (a worker recorded it; ``outcome`` applied | duplicate | oversold | unknown_sku | not_found).
+    ``unrecognised``: state values of a received event that no status rule knows, as sent (the
+    event was ignored, or decided by its other field): kept here, since an ignored event never
+    reaches the ledger's order record.
     """
 
     ms: int
@@ -48,9 +51,10 @@ class OrderLogEntry:
     outcome: str = ""
     lines: int = 0
     detail: str = ""
+    unrecognised: tuple[str, ...] = ()
 
     def encode(self) -> str:
-        data = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) not in ("", 0)}
+        data = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) not in ("", 0, ())}
         data["ms"] = self.ms
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
@@ -66,6 +70,7 @@ class OrderLogEntry:
             outcome=data.get("outcome", ""),
             lines=int(data.get("lines", 0)),
             detail=data.get("detail", ""),
+            unrecognised=tuple(str(v) for v in data.get("unrecognised", ())),
         )
 
 

@@ -11,6 +11,7 @@ every worker process, on any host. Gauges are read at scrape time
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -122,6 +123,33 @@ OVERSOLD_ORDERS = MetricSpec(
     Kind.COUNTER,
     "Marketplace orders that took available stock below zero.",
 )
+UNRECOGNISED_STATES = MetricSpec(
+    "inventory_unrecognised_states",
+    Kind.COUNTER,
+    "Marketplace order states received that no status rule knows (the engine ignored them: a "
+    "state the marketplace added?), by channel and state. The state is the value as sent if it "
+    "looks like one (letters, digits, _ and -, up to 40 characters), at most 20 per channel; "
+    'any other counts as "other". `inventory-engine order show` lists an order\'s raw values.',
+    ("channel", "state"),
+)
+STATE_LABEL_MAX = 40
+"""Characters of a state label at most (longer ones count as ``other``)."""
+MAX_STATE_LABELS = 20
+"""Distinct state labels per channel at most: a marketplace (or whoever posts to the webhook)
+sends the values, and every new one would be a new series for ever."""
+OTHER_STATE = "other"
+_STATE_LABEL = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def state_label(raw: str) -> str:
+    """A marketplace state as a label value: as sent (trimmed) if it looks like a state name,
+    else ``other`` (the cap on distinct values is applied where it is counted)."""
+    label = raw.strip()
+    if len(label) > STATE_LABEL_MAX or not _STATE_LABEL.fullmatch(label):
+        return OTHER_STATE
+    return label
+
+
 QUEUE_DEPTH = MetricSpec(
     "inventory_queue_depth",
     Kind.GAUGE,
@@ -174,6 +202,7 @@ METRICS: tuple[MetricSpec, ...] = (
     PUSH_ITEMS,
     OVERSOLD,
     OVERSOLD_ORDERS,
+    UNRECOGNISED_STATES,
     QUEUE_DEPTH,
     FAILED_JOBS,
     PENDING,

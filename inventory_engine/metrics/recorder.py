@@ -33,6 +33,10 @@ from inventory_engine.metrics.definitions import Kind, MetricSpec
 log = structlog.get_logger()
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def series_field(spec: MetricSpec, labels: Sequence[str], suffix: str) -> str:
     if len(labels) != len(spec.labels):
         raise ValueError(f"{spec.name} takes labels {spec.labels}, got {tuple(labels)}")
@@ -89,6 +93,36 @@ class MetricsRecorder:
 
     def batch(self) -> MetricsBatch:
         return MetricsBatch()
+
+    def capped_label(
+        self,
+        batch: MetricsBatch,
+        spec: MetricSpec,
+        labels: Sequence[str],
+        *,
+        cap: int,
+        other: str,
+    ) -> str:
+        """The last of a counter's ``labels`` (a value fed from outside), or ``other`` when its
+        series is new and ``cap`` values already share the labels before it (in Redis or staged
+        in ``batch``): such a label cannot grow the series without bound. Reads the hash, so
+        for rare events only; if Redis fails, ``other`` (the write fails and is logged too)."""
+        field = series_field(spec, labels, "c")
+        if field in batch.counts:
+            return labels[-1]
+        try:
+            fields = {_text(f) for f in self.client.hkeys(self.key)}
+        except redis.RedisError as exc:
+            log.warning("metrics_read_failed", error=str(exc))
+            return other
+        if field in fields:
+            return labels[-1]
+        used = set()
+        for name, values, suffix in map(parse_field, fields | set(batch.counts)):
+            if name == spec.name and suffix == "c" and list(values[:-1]) == list(labels[:-1]):
+                used.add(values[-1])
+        used.discard(other)
+        return labels[-1] if len(used) < cap else other
 
     def write(self, batch: MetricsBatch, pipe: Any | None = None) -> None:
         """With ``pipe``, queue on it (the caller executes); else send now. Metrics never

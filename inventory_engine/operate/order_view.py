@@ -1,5 +1,6 @@
 """One order as the engine saw it: every event received (webhook, poll, API, with its time and
-what applying it did), its state and lines in the ledger, oversold lines, a failed job, and the
+what applying it did), the marketplace states among them no status rule knows (the engine
+ignored them), its state and lines in the ledger, oversold lines, a failed job, and the
 pushes it caused — for each change it made, the pushes of its SKUs (and of the bundles built
 from them) to each channel, up to the channel's first answer that settled the value.
 """
@@ -50,6 +51,12 @@ class OrderView:
     def known(self) -> bool:
         return self.record is not None or bool(self.events)
 
+    @property
+    def unrecognised(self) -> list[str]:
+        """Raw marketplace states received for the order that no status rule knows, each
+        once, first received first."""
+        return list(dict.fromkeys(s for e in self.events for s in e.unrecognised))
+
     def as_json(self) -> dict[str, Any]:
         r = self.record
         ledger = None
@@ -69,6 +76,7 @@ class OrderView:
             "order_id": self.order_id,
             "known": self.known,
             "ledger": ledger,
+            "unrecognised_states": self.unrecognised,
             "events": [asdict(e) for e in self.events],
             "pushes": [asdict(p) for p in self.pushes],
             "oversold": [asdict(o) for o in self.oversold],

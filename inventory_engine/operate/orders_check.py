@@ -13,7 +13,9 @@ Each order's marketplace status maps to a ledger action (``domain/status_rules``
 should hold the order in the state that action leads to, or further along the same path
 (reserved → committed → final). An order is ``ok``, ``in_flight`` (its event waits in the queue),
 ``missing`` (the ledger has no record of it) or ``differs`` (another state, or other lines), with
-the likely reason read from the order's own log and the queues.
+the likely reason read from the order's own log and the queues. An order whose marketplace state
+no status rule knows is ``unrecognised``: the engine ignores it, so there is nothing to compare
+(listed, not a problem: the warning log and ``inventory_unrecognised_states_total`` carry it).
 
 Lines are compared too, since a right state says nothing about what is held: the marketplace's
 lines (its item ids mapped through the catalog, summed per SKU) against the ledger's lines and
@@ -74,6 +76,7 @@ class Verdict(StrEnum):
     IN_FLIGHT = "in_flight"
     MISSING = "missing"
     DIFFERS = "differs"
+    UNRECOGNISED = "unrecognised"
 
 
 PROBLEMS = frozenset({Verdict.MISSING, Verdict.DIFFERS})
@@ -168,10 +171,13 @@ def check_orders(
         result.listed = len(orders)
         item_field = engine.channel(name).order_item_field
         for order in orders:
-            if order.action is OrderAction.IGNORE:
+            if order.action is OrderAction.IGNORE and order.unrecognised:
+                check = _unrecognised(engine, name, order)
+            elif order.action is OrderAction.IGNORE:
                 continue
-            job = jobs.get((name, order.order_id))
-            check = _check(engine, name, kind, item_field, order, job)
+            else:
+                job = jobs.get((name, order.order_id))
+                check = _check(engine, name, kind, item_field, order, job)
             result.counts[check.verdict.value] = result.counts.get(check.verdict.value, 0) + 1
             if keep_all or check.verdict is not Verdict.OK:
                 result.checks.append(check)
@@ -261,6 +267,13 @@ def _check(
     if lines:
         reason = f"{reason}; {_lines_reason(lines)}"
     return _result(channel, order, record, verdict, reason, lines)
+
+
+def _unrecognised(engine: Engine, channel: str, order: ChannelOrder) -> OrderCheck:
+    record = engine.reader.order(channel, order.order_id)
+    states = ", ".join(order.unrecognised)
+    reason = f"state {states} is not one the engine knows: ignored (its status rules need it)"
+    return _result(channel, order, record, Verdict.UNRECOGNISED, reason)
 
 
 def _result(

@@ -7,10 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
+from structlog.testing import capture_logs
 
+from inventory_engine.channels import ozon_notifications
 from inventory_engine.channels.base import ChannelLine, ChannelOrder
 from inventory_engine.domain.models import OrderAction
 from inventory_engine.intake.pollers import poll_once
+from inventory_engine.metrics.collector import EngineCollector, build_registry
 from inventory_engine.service import order_to_dict
 from tests.integration.test_operate_reconcile import (  # noqa: F401 - fixtures
     OZON_SKU,
@@ -130,6 +134,45 @@ def test_order_show_gives_events_state_lines_and_the_pushes_it_caused(harness):
     stranger = harness.run("order", "show", "amazon", "123")
     assert stranger.exit_code == 1
     assert "no channel named 'amazon' is configured" in " ".join(stranger.output.split())
+
+
+def test_order_show_lists_the_marketplace_states_the_engine_does_not_recognise(harness):
+    """Issue 12 item 9: a state no status rule knows was ignored silently."""
+    create_posting(harness, "P-1", 1)
+    ozon_webhook(harness, "P-1", 1)
+    push = {
+        "message_type": "TYPE_STATE_CHANGED",
+        "posting_number": "P-1",
+        "new_state": "posting_teleported",
+        "changed_state_date": "2025-01-16T10:00:00Z",
+        "warehouse_id": 1,
+    }
+    with capture_logs() as logs:
+        queued = harness.engine.queue_order_events(
+            "ozon", ozon_notifications.parse_notification(push).orders
+        )
+    assert queued == 0  # ignored, as before: a new state must not break intake
+    [warning] = [e for e in logs if e["event"] == "order_state_unrecognised"]
+    assert (warning["log_level"], warning["states"]) == ("warning", ["posting_teleported"])
+
+    code, payload = harness.json("order", "show", "ozon", "P-1")
+    assert code == 0
+    assert payload["unrecognised_states"] == ["posting_teleported"]
+    assert payload["ledger"]["state"] == "reserved"
+    table = harness.run("order", "show", "ozon", "P-1")
+    said = " ".join(table.stdout.split())
+    assert "states the engine does not recognise: posting_teleported" in said
+
+    collector = EngineCollector(
+        harness.engine.client,
+        queues={"events": harness.engine.events, "push": harness.engine.pushes},
+        channels=list(harness.engine.channel_settings),
+    )
+    scraped = generate_latest(build_registry(collector)).decode()
+    assert (
+        'inventory_unrecognised_states_total{channel="ozon",state="posting_teleported"} 1.0'
+        in scraped
+    )
 
 
 # -- orders check --------------------------------------------------------------------------------

@@ -25,10 +25,14 @@ from inventory_engine.domain.status_rules import (
     YM_STATUS_ACTIONS,
     ozon_action,
     ozon_push_action,
+    ozon_push_unrecognised,
+    ozon_unrecognised,
     storefront_order_action,
     wildberries_action,
+    wildberries_unrecognised,
     yandex_market_action,
     yandex_market_notification_action,
+    yandex_market_unrecognised,
 )
 
 RESERVE = OrderAction.RESERVE
@@ -550,3 +554,29 @@ def test_storefront_unknown_status_raises_naming_the_allowed_values(status: str)
     assert repr(status) in message
     for allowed, _ in STOREFRONT_EXPECTED:
         assert allowed in message
+
+
+# --- states no table lists (issue 12, item 9) ----------------------------------------------------
+
+
+def test_a_state_no_table_lists_is_unrecognised_and_every_listed_one_is_not():
+    assert ozon_unrecognised("awaiting_teleport") == ("awaiting_teleport",)
+    assert ozon_push_unrecognised("posting_teleported") == ("posting_teleported",)
+    assert wildberries_unrecognised("confirm", "teleported") == ("teleported",)
+    assert wildberries_unrecognised("weird", "weirder") == ("weird", "weirder")
+    assert yandex_market_unrecognised("TELEPORTED") == ("TELEPORTED",)
+    # Case matters, as in the lookups: a status spelt otherwise is not the listed one.
+    assert ozon_unrecognised("DELIVERED") == ("DELIVERED",)
+    # Nothing sent is nothing unrecognised.
+    assert ozon_unrecognised("") == ()
+    assert wildberries_unrecognised(None, None) == ()
+    # Listed rows are recognised, IGNORE ones included: those are ignored on purpose.
+    for status in OZON_STATUS_ACTIONS:
+        assert ozon_unrecognised(status) == ()
+    for state in OZON_PUSH_STATE_ACTIONS:
+        assert ozon_push_unrecognised(state) == ()
+    for supplier in WB_SUPPLIER_STATUS_ACTIONS:
+        for wb in WB_STATUS_ACTIONS:
+            assert wildberries_unrecognised(supplier, wb) == ()
+    for status in YM_STATUS_ACTIONS:
+        assert yandex_market_unrecognised(status) == ()
