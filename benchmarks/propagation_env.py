@@ -38,7 +38,7 @@ from benchmarks.ledger_figures import NO_REWRITE
 from inventory_engine.config import ChannelSettings
 from inventory_engine.ledger import RedisLedger
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
-from inventory_engine.simulators.sandbox import SANDBOX_NAMES, channels_for_urls
+from inventory_engine.sandbox_channels import SANDBOX_NAMES, channels_for_urls
 
 MARKETPLACES = SANDBOX_NAMES
 """Destination channels (``ozon``, ``wb``, ``ym``): the simulators the engine publishes to."""

@@ -33,8 +33,8 @@ from inventory_engine.errors import CatalogError, InventoryError
 from inventory_engine.ledger import LedgerReader
 from inventory_engine.logs import configure_logging
 from inventory_engine.runtime import redis_connection
+from inventory_engine.sandbox_channels import SANDBOX_NAMES, channels_for_urls
 from inventory_engine.service import Engine
-from inventory_engine.simulators.sandbox import SANDBOX_NAMES, channels_for_urls
 
 SANDBOX_URL = "http://127.0.0.1:9"
 """Placeholder address of sandbox channels in CLI commands: they only mark and queue, the

@@ -12,6 +12,7 @@ import redis
 
 from inventory_engine.config import ChannelSettings, Settings, load_settings
 from inventory_engine.embedded import ensure_embedded_server
+from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine
 
 SANDBOX_ENV = "INVENTORY_SANDBOX"
@@ -29,7 +30,6 @@ def sandbox_channels_from_env() -> list[ChannelSettings] | None:
     raw = os.environ.get(SANDBOX_ENV)
     if not raw:
         return None
-    from inventory_engine.simulators.sandbox import channels_for_urls
 
     return channels_for_urls(json.loads(raw))
 

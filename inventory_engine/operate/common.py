@@ -21,8 +21,8 @@ import redis
 from inventory_engine.config import ChannelSettings, Settings
 from inventory_engine.errors import ConfigError
 from inventory_engine.ledger.keys import AccountKeys
+from inventory_engine.sandbox_channels import SANDBOX_NAMES, channels_for_urls
 from inventory_engine.service import Engine
-from inventory_engine.simulators.sandbox import SANDBOX_NAMES, channels_for_urls
 
 SANDBOX_ENV = "INVENTORY_SANDBOX"
 """JSON ``{"ozon": url, "wb": url, "ym": url}``: the simulators of a sandbox ``serve``."""

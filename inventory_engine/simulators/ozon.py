@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from inventory_engine import sandbox_channels
 from inventory_engine.simulators.base import (
     BackgroundTasks,
     ClockIds,
@@ -95,12 +96,11 @@ __all__ = [  # the posting names are re-exported: they lived here before ozon_po
     "error",
 ]
 
-SANDBOX_CLIENT_ID = "sandbox-client-id"
-SANDBOX_API_KEY = "sandbox-api-key"
-"""Credentials the simulator accepts by default (the engine's sandbox mode uses them)."""
-SANDBOX_WAREHOUSE_ID = 22142605386000
-"""The FBS warehouse of the sandbox account (the id in Ozon's own examples)."""
-SANDBOX_SELLER_ID = 15
+# Credentials and ids the simulator accepts by default (the engine's sandbox mode uses them).
+SANDBOX_CLIENT_ID = sandbox_channels.OZON_CLIENT_ID
+SANDBOX_API_KEY = sandbox_channels.OZON_API_KEY
+SANDBOX_WAREHOUSE_ID = sandbox_channels.OZON_WAREHOUSE_ID
+SANDBOX_SELLER_ID = sandbox_channels.OZON_SELLER_ID
 
 RATE_LIMIT_MESSAGE = "You have reached request rate limit per second"
 INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, RESOURCE_EXHAUSTED, INTERNAL = 3, 5, 7, 8, 13

@@ -24,20 +24,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import SecretStr
-
 from inventory_engine.config import (
     ChannelSettings,
-    OzonSettings,
-    WildberriesSettings,
-    YandexMarketSettings,
 )
 from inventory_engine.http_server import RunningServer, serve_in_thread
 from inventory_engine.ledger.catalog import CatalogStore
+from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.simulators import ozon, wildberries, yandex_market
 
-SANDBOX_NAMES = ("ozon", "wb", "ym")
-"""Channel names of the sandbox (the same names a seller would likely choose)."""
 DEFAULT_PORTS: Mapping[str, int] = {"ozon": 8101, "wb": 8102, "ym": 8103}
 """Where ``simulate`` listens by default (0 = any free port)."""
 
@@ -132,32 +126,3 @@ def start_sandbox(
 def sandbox_channels(sandbox: Sandbox) -> list[ChannelSettings]:
     """Channel settings for the engine: every marketplace, pointed at its simulator."""
     return channels_for_urls({name: sandbox.url(name) for name in sandbox.servers})
-
-
-def channels_for_urls(urls: Mapping[str, str]) -> list[ChannelSettings]:
-    """Sandbox channel settings for simulators at these URLs (``ozon``, ``wb``, ``ym``)."""
-    return [
-        OzonSettings(
-            kind="ozon",
-            name="ozon",
-            base_url=urls["ozon"],
-            client_id=ozon.SANDBOX_CLIENT_ID,
-            api_key=SecretStr(ozon.SANDBOX_API_KEY),
-            warehouse_id=ozon.SANDBOX_WAREHOUSE_ID,
-        ),
-        WildberriesSettings(
-            kind="wildberries",
-            name="wb",
-            base_url=urls["wb"],
-            token=SecretStr(wildberries.SANDBOX_TOKEN),
-            warehouse_id=wildberries.SANDBOX_WAREHOUSE_ID,
-        ),
-        YandexMarketSettings(
-            kind="yandex_market",
-            name="ym",
-            base_url=urls["ym"],
-            api_key=SecretStr(yandex_market.SANDBOX_API_KEY),
-            campaign_id=yandex_market.SANDBOX_CAMPAIGN_ID,
-            business_id=yandex_market.SANDBOX_BUSINESS_ID,
-        ),
-    ]

@@ -40,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from inventory_engine import sandbox_channels
 from inventory_engine.simulators.base import (
     ClockIds,
     FaultInjector,
@@ -55,10 +56,9 @@ from inventory_engine.simulators.wildberries_orders import (
     SimTask,
 )
 
-SANDBOX_TOKEN = "wb-sandbox-token"  # noqa: S105 - a public sandbox value, not a secret
-"""The token the sandbox simulator accepts (the engine's sandbox mode sends it)."""
-SANDBOX_WAREHOUSE_ID = 1
-"""The sandbox seller warehouse."""
+# The token and warehouse the simulator accepts by default (the engine's sandbox mode uses them).
+SANDBOX_TOKEN = sandbox_channels.WB_TOKEN
+SANDBOX_WAREHOUSE_ID = sandbox_channels.WB_WAREHOUSE_ID
 
 ITEM_MESSAGES = {
     "UploadDataLimit": "Upload limit exceeded.",

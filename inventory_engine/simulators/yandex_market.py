@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from inventory_engine import sandbox_channels
 from inventory_engine.simulators.base import (
     ClockIds,
     FaultInjector,
@@ -77,10 +78,11 @@ __all__ = [  # the order names are re-exported: they lived here before yandex_ma
     "create_app",
 ]
 
-SANDBOX_API_KEY = "sandbox-yandex-market-api-key"
-SANDBOX_CAMPAIGN_ID = 21_000_000
-SANDBOX_BUSINESS_ID = 11_000_000
-SANDBOX_WAREHOUSE_ID = 31_000_000
+# Credentials and ids the simulator accepts by default (the engine's sandbox mode uses them).
+SANDBOX_API_KEY = sandbox_channels.YM_API_KEY
+SANDBOX_CAMPAIGN_ID = sandbox_channels.YM_CAMPAIGN_ID
+SANDBOX_BUSINESS_ID = sandbox_channels.YM_BUSINESS_ID
+SANDBOX_WAREHOUSE_ID = sandbox_channels.YM_WAREHOUSE_ID
 
 SKU_PATTERN = re.compile(r"^(?=.*\S.*)[^\x00-\x08\x0A-\x1f\x7f]{1,255}$")
 ERROR_CODES = {500: "INTERNAL_ERROR", 502: "BAD_GATEWAY", 503: "SERVICE_UNAVAILABLE"}

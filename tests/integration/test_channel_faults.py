@@ -37,9 +37,9 @@ from inventory_engine.intake.storefront import stock_body
 from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine
 from inventory_engine.simulators import ozon, wildberries, yandex_market
-from inventory_engine.simulators.sandbox import channels_for_urls
 from inventory_engine.sync.publisher import ChannelPublisher
 from inventory_engine.timing import FAILURE_BACKOFF_MS
 from tests.integration import burst

@@ -27,9 +27,9 @@ from inventory_engine.config import Settings
 from inventory_engine.domain.models import OrderAction
 from inventory_engine.http_server import RunningServer, serve_in_thread
 from inventory_engine.ledger.catalog import CatalogEntry
+from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine, order_to_dict
 from inventory_engine.simulators import ozon, wildberries, yandex_market
-from inventory_engine.simulators.sandbox import channels_for_urls
 from tests.integration.burst import BurstWorker, run_workers
 
 pytestmark = pytest.mark.integration

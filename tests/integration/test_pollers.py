@@ -26,9 +26,9 @@ from inventory_engine.intake.pollers import (
     read_cursor,
     tracked_tasks,
 )
+from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine
 from inventory_engine.simulators import ozon, wildberries, yandex_market
-from inventory_engine.simulators.sandbox import channels_for_urls
 
 pytestmark = pytest.mark.integration
 

@@ -34,8 +34,8 @@ from schemathesis import GenerationMode, checks
 from inventory_engine.api import create_app
 from inventory_engine.config import HttpSettings, Settings
 from inventory_engine.ledger.catalog import CatalogEntry
+from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine
-from inventory_engine.simulators.sandbox import channels_for_urls
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
