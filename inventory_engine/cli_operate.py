@@ -235,7 +235,8 @@ def retry(
     channel: ChannelOption = None, as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
     """Put dead-lettered events back in the inbox, requeue failed jobs, send parked items again
-    and apply unknown-SKU lines the catalog maps now (once their cause is fixed)."""
+    and apply unknown-SKU lines the catalog maps now (once their cause is fixed); unknown-SKU
+    lines of cancelled orders are dismissed."""
     with _operation(config) as op:
         names = op.channels(channel) if channel else None
         report = retry_stuck(op.engine, names)

@@ -169,7 +169,7 @@ def check_orders(
             result.error = str(exc)
             continue
         result.listed = len(orders)
-        item_field = engine.channel(name).order_item_field
+        items = _Items(engine, engine.channel(name).order_item_field)
         for order in orders:
             if order.action is OrderAction.IGNORE and order.unrecognised:
                 check = _unrecognised(engine, name, order)
@@ -177,7 +177,7 @@ def check_orders(
                 continue
             else:
                 job = jobs.get((name, order.order_id))
-                check = _check(engine, name, kind, item_field, order, job)
+                check = _check(engine, name, kind, items, order, job)
             result.counts[check.verdict.value] = result.counts.get(check.verdict.value, 0) + 1
             if keep_all or check.verdict is not Verdict.OK:
                 result.checks.append(check)
@@ -246,13 +246,13 @@ def _check(
     engine: Engine,
     channel: str,
     kind: str,
-    item_field: str,
+    items: _Items,
     order: ChannelOrder,
     job: _Job | None,
 ) -> OrderCheck:
     record = engine.reader.order(channel, order.order_id)
     state = record.state if record is not None else None
-    lines = _line_differences(engine, item_field, order, record)
+    lines = _line_differences(items, order, record)
     if state is not None and state in ACCEPTS[order.action]:
         if not lines:
             return _result(channel, order, record, Verdict.OK)
@@ -300,8 +300,26 @@ def _lines_reason(lines: tuple[str, ...]) -> str:
     return "lines differ: " + "; ".join(lines)
 
 
+class _Items:
+    """A channel's item ids as seller SKUs, through the catalog, each id looked up once per
+    check (orders share items)."""
+
+    def __init__(self, engine: Engine, field: str) -> None:
+        self.field = field
+        self.named = field.replace("_", " ")
+        self._catalog = engine.catalog
+        self._skus: dict[str, str | None] = {}
+
+    def sku(self, item_id: str) -> str | None:
+        if self.field == "sku":  # the storefront's own ids are SKUs already
+            return item_id
+        if item_id not in self._skus:
+            self._skus[item_id] = self._catalog.sku_for(self.field, item_id)
+        return self._skus[item_id]
+
+
 def _line_differences(
-    engine: Engine, item_field: str, order: ChannelOrder, record: OrderRecord | None
+    items: _Items, order: ChannelOrder, record: OrderRecord | None
 ) -> tuple[str, ...]:
     """What differs between the marketplace's lines and the ledger's, in the marketplace's
     line order then the ledger's; empty when they agree or cannot be compared."""
@@ -315,12 +333,12 @@ def _line_differences(
     asked: dict[str, int] = {}
     for channel_line in order.lines:
         asked[channel_line.item_id] = asked.get(channel_line.item_id, 0) + channel_line.quantity
-    named = item_field.replace("_", " ")
+    named = items.named
     found: list[str] = []
     wanted: dict[str, int] = {}
     for item_id, quantity in asked.items():
-        stand_in = unmapped_sku(item_field, item_id)
-        sku = item_id if item_field == "sku" else engine.catalog.sku_for(item_field, item_id)
+        stand_in = unmapped_sku(items.field, item_id)
+        sku = items.sku(item_id)
         if stand_in in parked and sku not in held:
             # Set aside when the order arrived: the known lines applied, this one did not.
             if sku is None:
