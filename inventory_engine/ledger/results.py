@@ -64,6 +64,11 @@ def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def optional_text(value: Any) -> str | None:
+    """:func:`text`, keeping a missing value (``None``) missing."""
+    return None if value is None else text(value)
+
+
 def _status(reply: list[Any]) -> Status:
     return Status(int(reply[0]))
 

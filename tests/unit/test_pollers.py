@@ -326,8 +326,8 @@ def test_seen_orders_are_forgotten_after_the_retention(monkeypatch, engine, clie
 
 
 def test_wildberries_asks_statuses_in_chunks_and_in_turn(monkeypatch, engine):
-    monkeypatch.setattr(pollers, "MAX_STATUS_IDS", 2)
-    monkeypatch.setattr(pollers, "MAX_STATUS_IDS_PER_POLL", 4)
+    monkeypatch.setattr(pollers.wildberries, "MAX_STATUS_IDS", 2)
+    monkeypatch.setattr(pollers.wildberries, "MAX_STATUS_IDS_PER_POLL", 4)
     fake = FakeWildberries()
     use(monkeypatch, engine, fake)
     ids = [str(n) for n in range(1, 7)]
