@@ -40,7 +40,7 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:metrics                hash  counters and histogram buckets (metrics/)
     inv:{<account>}:sandbox                string  JSON URLs of a sandbox serve's simulators
     inv:{<account>}:inbox                  stream  marketplace events waiting to be applied
-    inv:{<account>}:inbox:dead             stream  events that kept failing (intake/inbox.py)
+    inv:{<account>}:inbox:dead             stream  events that kept failing (inbox.py)
     inv:{<account>}:inbox:claim_cursor:<group>  string  where XAUTOCLAIM goes on next
     inv:{<account>}:inbox_queued           string  a drain job is queued (guard)
 """

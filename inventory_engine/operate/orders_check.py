@@ -40,7 +40,6 @@ from rq.job import Job
 
 from inventory_engine.channels.base import ChannelClient, ChannelError, ChannelOrder, chunks
 from inventory_engine.domain.models import OrderAction, OrderState
-from inventory_engine.intake.mapping import unmapped_sku
 from inventory_engine.intake.pollers import MAX_STATUS_IDS, poll_limits, tracked_tasks
 from inventory_engine.ledger.activity import OrderLogEntry
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
@@ -49,6 +48,7 @@ from inventory_engine.operate.common import Operation
 from inventory_engine.operate.pacing import with_retries
 from inventory_engine.operate.stuck import job_error
 from inventory_engine.service import Engine
+from inventory_engine.service.mapping import unmapped_sku
 
 MAX_PAGES = 200
 """Pages of one feed read at most (a bound, never reached in practice)."""

@@ -12,8 +12,8 @@ Four things wait for a person:
   of an order that holds or took stock wait for the catalog and ``retry``, or for a person to
   give up on them with :func:`dismiss_unknown_order` (journaled: who, why, when);
 * **dead-lettered events** — marketplace events taken out of the inbox because they kept
-  failing (``<inbox>:dead``, see :mod:`inventory_engine.intake.inbox`): delivered to
-  :data:`~inventory_engine.intake.inbox.MAX_DELIVERIES` drains that each failed or died, their
+  failing (``<inbox>:dead``, see :mod:`inventory_engine.inbox`): delivered to
+  :data:`~inventory_engine.inbox.MAX_DELIVERIES` drains that each failed or died, their
   own job's retries used up (a key of the wrong type, a script error, a lookup that kept
   failing), or refused as they are. Their jobs, if any, are not listed again as failed jobs.
 
@@ -39,7 +39,7 @@ from rq.registry import FailedJobRegistry
 
 from inventory_engine.domain.models import OrderState
 from inventory_engine.errors import InventoryError
-from inventory_engine.intake.inbox import DeadLetter
+from inventory_engine.inbox import DeadLetter
 from inventory_engine.ledger.catalog import INDEXED_FIELDS
 from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
 from inventory_engine.operate.common import text

@@ -372,7 +372,7 @@ def claim_holder(client: redis.Redis, channel: str, sku: str) -> int | None:
 # pending and are claimed by a later drain). These helpers look at both.
 
 try:
-    from inventory_engine.intake.inbox import GROUP as INBOX_GROUP
+    from inventory_engine.inbox import GROUP as INBOX_GROUP
 except ImportError:  # an engine without an inbox: one RQ job per event
     INBOX_GROUP = None
 

@@ -12,8 +12,8 @@ from rq import Retry
 from rq.registry import FailedJobRegistry
 from structlog.testing import capture_logs
 
-import inventory_engine.intake.inbox as inbox_module
-import inventory_engine.service as service
+import inventory_engine.inbox as inbox_module
+import inventory_engine.service.inbox_drain as inbox_drain
 from inventory_engine.channels.base import ChannelLine, ChannelOrder
 from inventory_engine.config import AlertSettings
 from inventory_engine.domain.models import OrderAction, OrderState
@@ -63,7 +63,7 @@ def test_a_poisoned_event_fails_alone_is_dead_lettered_listed_and_retried(
     engine = harness.engine
     engine.settings = engine.settings.model_copy(update={"alerts": AlertSettings(oversold_url=url)})
     # Its own job retries at once (no waits between tries): 1 drain + 4 job attempts.
-    monkeypatch.setattr(service, "EVENT_RETRY", Retry(max=3))
+    monkeypatch.setattr(inbox_drain, "EVENT_RETRY", Retry(max=3))
     poisoned = engine.ledger.keys.order("ozon", "P-BAD")
     engine.client.set(poisoned, "not a hash")  # its ledger script fails: WRONGTYPE
 

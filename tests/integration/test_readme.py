@@ -51,6 +51,7 @@ NOT_RUN = {
     ".venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy": (
         ".ci/run runs it verbatim (checked below)"
     ),
+    ".venv/bin/lint-imports": ".ci/run runs it (checked below), and so does a unit test",
     '.venv/bin/pip install -e ".[bench]"': "installs packages (matplotlib, psycopg) from PyPI",
     ".venv/bin/python -m benchmarks --quick": (
         "installs PostgreSQL with apt and runs for minutes; benchmarks are measured, not tested "

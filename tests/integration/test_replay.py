@@ -47,11 +47,11 @@ import redis
 from inventory_engine.channels.base import ChannelLine
 from inventory_engine.domain import status_rules
 from inventory_engine.domain.models import OrderAction
-from inventory_engine.intake.mapping import to_order_lines
 from inventory_engine.ledger import LedgerReader, RedisLedger
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.ledger import OrderEvent
+from inventory_engine.service.mapping import to_order_lines
 from tests.conftest import connect_real
 
 pytestmark = pytest.mark.integration

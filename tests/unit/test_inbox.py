@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-import inventory_engine.intake.inbox as inbox_module
-from inventory_engine.intake.inbox import (
+import inventory_engine.inbox as inbox_module
+from inventory_engine.inbox import (
     GROUP,
     MAX_DELIVERIES,
     REASON_DELIVERIES,

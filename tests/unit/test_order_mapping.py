@@ -9,8 +9,8 @@ import pytest
 
 from inventory_engine.channels.ozon_notifications import parse_notification
 from inventory_engine.domain.models import OrderAction, OrderLine
-from inventory_engine.intake.mapping import to_order_lines, unmapped_sku
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
+from inventory_engine.service.mapping import to_order_lines, unmapped_sku
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
