@@ -19,7 +19,7 @@ from inventory_engine.constants import DEFAULT_LOCATION
 from inventory_engine.domain.models import check_identifier, check_stock_level
 from inventory_engine.errors import CatalogError
 from inventory_engine.ledger.catalog import CatalogEntry
-from inventory_engine.ledger.ledger import check_location
+from inventory_engine.ledger.events import check_location
 
 STOCK_COLUMNS = ("sku", "on_hand")
 STOCK_OPTIONAL = ("location",)

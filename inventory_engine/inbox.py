@@ -31,7 +31,7 @@ from typing import Any, cast
 import redis
 from rq.job import Job
 
-from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.ledger.redis_io import wall_clock_ms
 
 GROUP = "appliers"
 """The consumer group every events worker reads through."""

@@ -46,7 +46,7 @@ from inventory_engine.intake.storefront_models import (
     ReservationStateOut,
     StockOut,
 )
-from inventory_engine.ledger.ledger import redis_errors
+from inventory_engine.ledger.redis_io import redis_errors
 from inventory_engine.ledger.results import OrderOutcome
 from inventory_engine.service import Engine
 from inventory_engine.sync.limits import LIMITS

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from inventory_engine.ledger.ledger import OrderEvent, RedisLedger
+from inventory_engine.ledger.events import OrderEvent
+from inventory_engine.ledger.ledger import RedisLedger
 from inventory_engine.ledger.reads import LedgerReader
 from inventory_engine.ledger.results import OrderOutcome, ReservationOutcome
 

@@ -25,7 +25,7 @@ from inventory_engine.constants import (
     ORDER_LOG_MAX_ENTRIES,
 )
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import redis_errors
+from inventory_engine.ledger.redis_io import redis_errors
 
 
 def _text(value: Any) -> str:

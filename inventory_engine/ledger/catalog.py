@@ -21,7 +21,7 @@ from inventory_engine.domain.bundles import Recipe, bundle_parents, format_recip
 from inventory_engine.domain.models import check_identifier
 from inventory_engine.errors import CatalogError
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import redis_errors
+from inventory_engine.ledger.redis_io import redis_errors
 
 INDEXED_FIELDS = ("ozon_offer_id", "ozon_sku", "ozon_product_id", "wb_chrt_id", "ym_offer_id")
 """Marketplace identifiers that map back to a seller SKU (one index hash each)."""

@@ -7,10 +7,7 @@ concurrency live in the scripts (``lua/``), which Redis runs one at a time.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import redis
@@ -21,8 +18,6 @@ from inventory_engine.constants import (
     EXPIRE_SWEEP_BATCH,
     FINISHED_ORDER_RETENTION_MS,
     JOURNAL_MAX_ENTRIES,
-    MAX_LINE_QUANTITY,
-    MAX_ORDER_LINES,
     MAX_STOCK_LEVEL,
     STOCK_IMPORT_CHUNK,
     STOREFRONT_CHANNEL,
@@ -35,11 +30,12 @@ from inventory_engine.domain.models import (
 )
 from inventory_engine.errors import (
     LedgerScriptError,
-    LedgerUnavailableError,
     ReservationNotFoundError,
     StockLevelError,
 )
+from inventory_engine.ledger.events import OrderEvent, check_location, checked_event, lines_json
 from inventory_engine.ledger.keys import AccountKeys
+from inventory_engine.ledger.redis_io import redis_errors, wall_clock_ms
 from inventory_engine.ledger.results import (
     OrderOutcome,
     ReservationOutcome,
@@ -49,76 +45,12 @@ from inventory_engine.ledger.results import (
     decode_expire_reply,
     decode_order_reply,
     decode_reserve_reply,
+    text,
 )
 from inventory_engine.ledger.scripts import register_scripts
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
-
-
-def wall_clock_ms() -> int:
-    """Milliseconds since the epoch; the ledger's default clock (tests pass their own)."""
-    return time.time_ns() // 1_000_000
-
-
-@contextmanager
-def redis_errors() -> Iterator[None]:
-    """Turn redis-py's errors into the ledger's: an error reply (a script's error, WRONGTYPE,
-    OOM, READONLY...) into LedgerScriptError, every other (connection refused, lost, timed
-    out) into LedgerUnavailableError."""
-    try:
-        yield
-    except redis.ResponseError as exc:
-        raise LedgerScriptError(f"redis refused: {exc}") from exc
-    except redis.RedisError as exc:
-        raise LedgerUnavailableError(f"redis: {exc}") from exc
-
-
-@dataclass(frozen=True, slots=True)
-class OrderEvent:
-    """One marketplace order event, already mapped to a ledger action by the domain rules."""
-
-    channel: str
-    order_id: str
-    action: OrderAction
-    lines: tuple[OrderLine, ...] = ()
-    status: str = ""
-    location: str = DEFAULT_LOCATION
-    received_ms: int | None = None
-    """When the engine received the event (webhook, poll); propagation is measured from it."""
-
-
-def _checked(event: OrderEvent) -> OrderEvent:
-    """The event with its identifiers validated and stripped (the key uses these values)."""
-    channel = check_identifier(event.channel, "channel")
-    order_id = check_identifier(event.order_id, "order_id")
-    location = check_location(event.location)
-    if (channel, order_id, location) == (event.channel, event.order_id, event.location):
-        return event  # the common case: nothing to strip, no copy
-    return replace(event, channel=channel, order_id=order_id, location=location)
-
-
-def check_location(location: str) -> str:
-    """A location name: an identifier without ``|`` (it separates location and SKU in fields)."""
-    location = check_identifier(location, "location")
-    if "|" in location:
-        raise ValueError("location may not contain '|'")
-    return location
-
-
-def _lines_json(lines: Iterable[OrderLine]) -> str:
-    """Lines as the scripts take them: ``[[sku, qty], ...]``, one per SKU, sorted by SKU (the
-    same cart in another line order is the same request)."""
-    totals: dict[str, int] = {}
-    for line in lines:
-        totals[line.sku] = totals.get(line.sku, 0) + line.quantity
-    if not totals:
-        raise ValueError("an order needs at least one line")
-    if len(totals) > MAX_ORDER_LINES:
-        raise ValueError(f"an order may have at most {MAX_ORDER_LINES} distinct lines")
-    if any(qty > MAX_LINE_QUANTITY for qty in totals.values()):
-        raise ValueError(f"a SKU's total quantity may not exceed {MAX_LINE_QUANTITY}")
-    return json.dumps(sorted(totals.items()), separators=(",", ":"))
 
 
 class RedisLedger:
@@ -225,7 +157,7 @@ class RedisLedger:
     def record_orders(self, events: Sequence[OrderEvent]) -> list[OrderOutcome]:
         """Record many events in one pipelined round trip, in order; each is its own atomic
         call, exactly as if recorded one by one."""
-        checked = [_checked(event) for event in events]
+        checked = [checked_event(event) for event in events]
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
             for event in checked:
@@ -260,7 +192,7 @@ class RedisLedger:
                     results.append(OrderOutcome(False, None))
                     continue
                 try:
-                    self._queue_event(_checked(event), pipe)
+                    self._queue_event(checked_event(event), pipe)
                 except ValueError as exc:
                     results.append(exc)
                     continue
@@ -295,7 +227,7 @@ class RedisLedger:
             ReservationExpiredError: the hold expired and some of its stock is no longer
                 available; nothing changed.
         """
-        event = _checked(
+        event = checked_event(
             OrderEvent(channel, order_id, OrderAction.COMMIT, tuple(lines), location=location)
         )
         reply = self._queue_event(event, self.client, commit_expired=True)
@@ -340,7 +272,7 @@ class RedisLedger:
             event.channel,
             event.order_id,
             event.action.value,
-            _lines_json(event.lines) if event.lines else "",
+            lines_json(event.lines) if event.lines else "",
             event.status,
             event_id,
             "" if event.received_ms is None else int(event.received_ms),
@@ -352,7 +284,7 @@ class RedisLedger:
         """One event. IGNORE never reaches Redis: (False, None) even for a known order."""
         if event.action is OrderAction.IGNORE:
             return OrderOutcome(False, None)
-        reply = self._queue_event(_checked(event), self.client, event_id=event_id)
+        reply = self._queue_event(checked_event(event), self.client, event_id=event_id)
         return decode_order_reply(reply)
 
     # -- storefront holds ----------------------------------------------------------------------
@@ -378,7 +310,7 @@ class RedisLedger:
             raise ValueError("ttl_s must be positive")
         expires = "" if ttl_s is None else self.clock() + ttl_s * 1000
         order_key = self.keys.order(channel, reservation_id)
-        args = self._argv(location, channel, reservation_id, _lines_json(lines), expires)
+        args = self._argv(location, channel, reservation_id, lines_json(lines), expires)
         reply = self._run("try_reserve", self._keys(order_key), args)
         return decode_reserve_reply(reservation_id, reply)
 
@@ -416,7 +348,7 @@ class RedisLedger:
                 )
             if not due:
                 return released
-            keys = self._keys() + [_text(key) for key in cast(list[bytes], due)]
+            keys = self._keys() + [text(key) for key in cast(list[bytes], due)]
             args = self._argv(DEFAULT_LOCATION)
             released += decode_expire_reply(self._run("expire_due", keys, args))
             if len(due) < limit:
@@ -498,7 +430,3 @@ class RedisLedger:
             if progress is not None:
                 progress(len(chunk))
         return changed
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

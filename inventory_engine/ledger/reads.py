@@ -16,7 +16,7 @@ from inventory_engine.constants import DEFAULT_ACCOUNT, DEFAULT_LOCATION
 from inventory_engine.domain.bundles import Recipe, bundle_available, parse_recipe
 from inventory_engine.domain.models import OrderLine, OrderState, StockLevel
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import redis_errors
+from inventory_engine.ledger.redis_io import redis_errors
 
 
 def _text(value: Any) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from inventory_engine.channels.base import ChannelStock
-from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
+from inventory_engine.ledger.redis_io import redis_errors, wall_clock_ms
 from inventory_engine.operate.common import Operation
 from inventory_engine.operate.expected import Parked
 from inventory_engine.operate.pacing import ReadPacer

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
+from inventory_engine.ledger.redis_io import redis_errors, wall_clock_ms
 from inventory_engine.operate.common import text
 from inventory_engine.service import Engine
 

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from inventory_engine.ledger.activity import OrderLogEntry, PushLogEntry
-from inventory_engine.ledger.ledger import redis_errors
 from inventory_engine.ledger.reads import OrderRecord, Oversell
+from inventory_engine.ledger.redis_io import redis_errors
 from inventory_engine.operate.common import text
 from inventory_engine.operate.stuck import FailedJob, failed_jobs
 from inventory_engine.service import Engine

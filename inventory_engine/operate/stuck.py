@@ -41,7 +41,7 @@ from inventory_engine.domain.models import OrderState
 from inventory_engine.errors import InventoryError
 from inventory_engine.inbox import DeadLetter
 from inventory_engine.ledger.catalog import INDEXED_FIELDS
-from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
+from inventory_engine.ledger.redis_io import redis_errors, wall_clock_ms
 from inventory_engine.operate.common import text
 from inventory_engine.operate.expected import Parked
 from inventory_engine.service import Engine

@@ -20,7 +20,7 @@ from inventory_engine.inbox import Inbox
 from inventory_engine.ledger import LedgerReader, OrderEvent, RedisLedger
 from inventory_engine.ledger.activity import ActivityLog, OrderLogEntry
 from inventory_engine.ledger.catalog import CatalogStore
-from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.ledger.redis_io import wall_clock_ms
 from inventory_engine.ledger.results import OrderOutcome
 from inventory_engine.metrics import definitions as m
 from inventory_engine.metrics.recorder import MetricsBatch, MetricsRecorder

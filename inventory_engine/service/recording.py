@@ -14,7 +14,7 @@ from rq import Queue, Retry
 from inventory_engine.config import AlertSettings
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.ledger.activity import ActivityLog, OrderLogEntry
-from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.ledger.redis_io import wall_clock_ms
 from inventory_engine.ledger.results import OrderOutcome
 from inventory_engine.metrics import definitions as m
 from inventory_engine.metrics.recorder import MetricsBatch, MetricsRecorder

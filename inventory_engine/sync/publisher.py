@@ -47,7 +47,7 @@ from inventory_engine.config import ChannelSettings
 from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.errors import InventoryError
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
+from inventory_engine.ledger.redis_io import redis_errors, wall_clock_ms
 from inventory_engine.ledger.results import text
 from inventory_engine.ledger.scripts import lua_source
 from inventory_engine.sync.limits import LIMITS, ChannelLimits

@@ -18,7 +18,7 @@ from inventory_engine.channels.base import (
 )
 from inventory_engine.constants import PUSH_LOG_MAX_ENTRIES
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import redis_errors
+from inventory_engine.ledger.redis_io import redis_errors
 from inventory_engine.metrics import definitions as m
 from inventory_engine.metrics.recorder import MetricsBatch, MetricsRecorder
 from inventory_engine.sync.push_state import Claim, ClaimedSku

@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import redis_errors
+from inventory_engine.ledger.redis_io import redis_errors
 from inventory_engine.ledger.results import text
 from inventory_engine.ledger.scripts import lua_source
 

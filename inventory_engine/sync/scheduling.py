@@ -19,7 +19,7 @@ import redis
 from rq import Queue
 
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.ledger.redis_io import wall_clock_ms
 from inventory_engine.ledger.results import text
 from inventory_engine.timing import JOB_GUARD_MS, PUSH_JOB_TIMEOUT_S
 

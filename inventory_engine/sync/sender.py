@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import structlog
 
-from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.ledger.redis_io import wall_clock_ms
 from inventory_engine.sync.publisher import ChannelPublisher, PublishReport
 from inventory_engine.timing import (
     SENDER_BUDGET_S,

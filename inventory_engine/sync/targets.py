@@ -19,8 +19,8 @@ from inventory_engine.config import ChannelSettings
 from inventory_engine.domain.allocation import ChannelShare, published_quantity
 from inventory_engine.domain.sales_rate import SalesRate, dynamic_buffer
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import redis_errors
 from inventory_engine.ledger.reads import LedgerReader
+from inventory_engine.ledger.redis_io import redis_errors
 from inventory_engine.ledger.results import text
 from inventory_engine.sync.limits import ChannelLimits
 

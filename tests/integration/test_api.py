@@ -34,7 +34,7 @@ from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.http_server import serve_in_thread
 from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.ledger.redis_io import wall_clock_ms
 from inventory_engine.service import Engine, order_from_dict
 from tests.conftest import FakeClock
 

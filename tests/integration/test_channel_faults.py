@@ -36,7 +36,7 @@ from inventory_engine.http_server import RunningServer, serve_in_thread
 from inventory_engine.intake.storefront import stock_body
 from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.ledger.redis_io import wall_clock_ms
 from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine
 from inventory_engine.simulators import ozon, wildberries, yandex_market

@@ -49,8 +49,8 @@ from inventory_engine.domain import status_rules
 from inventory_engine.domain.models import OrderAction
 from inventory_engine.ledger import LedgerReader, RedisLedger
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
+from inventory_engine.ledger.events import OrderEvent
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.ledger.ledger import OrderEvent
 from inventory_engine.service.mapping import to_order_lines
 from tests.conftest import connect_real
 

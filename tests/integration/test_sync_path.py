@@ -13,7 +13,7 @@ import workers.runtime
 from inventory_engine.channels.ozon_notifications import parse_notification
 from inventory_engine.config import Settings
 from inventory_engine.ledger.catalog import CatalogEntry
-from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.ledger.redis_io import wall_clock_ms
 from inventory_engine.service import Engine
 from inventory_engine.simulators.sandbox import sandbox_channels, start_sandbox
 from tests.integration import burst

@@ -26,7 +26,7 @@ from inventory_engine.http_server import serve_in_thread
 from inventory_engine.intake.pollers import poll_once
 from inventory_engine.intake.storefront import stock_body
 from inventory_engine.ledger.catalog import CatalogEntry
-from inventory_engine.ledger.ledger import wall_clock_ms
+from inventory_engine.ledger.redis_io import wall_clock_ms
 from inventory_engine.service import Engine
 from inventory_engine.simulators.sandbox import sandbox_channels, start_sandbox
 from tests.integration import burst
