@@ -32,6 +32,7 @@ import redis
 from rq.job import Job
 
 from inventory_engine.ledger.redis_io import wall_clock_ms
+from inventory_engine.ledger.results import text
 
 GROUP = "appliers"
 """The consumer group every events worker reads through."""
@@ -51,10 +52,6 @@ REASON_RETRIES = "retries_exhausted"
 REASON_INVALID = "invalid"
 """Dead-letter reason: the event can never apply as it is (unreadable, or the ledger's checks
 refuse it); retried as it is it fails the same way."""
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +142,7 @@ class Inbox:
         the start again.
         """
         raw = self.client.get(self.cursor_key)
-        start = cursor = _text(raw) if raw else "0-0"
+        start = cursor = text(raw) if raw else "0-0"
         rows: list[tuple[Any, Any]] = []
         for _ in range(CLAIM_STEPS):
             reply = self.client.xautoclaim(
@@ -156,7 +153,7 @@ class Inbox:
                 start_id=cursor,
                 count=count - len(rows),
             )
-            cursor = _text(reply[0])
+            cursor = text(reply[0])
             rows.extend((row[0], row[1]) for row in reply[1] if row and row[1])
             if cursor == "0-0" or len(rows) >= count:
                 break
@@ -164,11 +161,11 @@ class Inbox:
             self.client.set(self.cursor_key, cursor)
         if not rows:
             return []
-        counts = self._delivery_counts([_text(entry_id) for entry_id, _ in rows])
+        counts = self._delivery_counts([text(entry_id) for entry_id, _ in rows])
         entries: list[InboxEntry] = []
         over: list[InboxEntry] = []
         for entry_id, fields in rows:
-            entry = _entry(entry_id, fields, counts.get(_text(entry_id), 1))
+            entry = _entry(entry_id, fields, counts.get(text(entry_id), 1))
             (over if entry.deliveries > MAX_DELIVERIES else entries).append(entry)
         if over:
             pipe = self.client.pipeline(transaction=True)
@@ -186,7 +183,7 @@ class Inbox:
         counts: dict[str, int] = {}
         for reply in pipe.execute():
             for row in reply:
-                counts[_text(row["message_id"])] = int(row["times_delivered"])
+                counts[text(row["message_id"])] = int(row["times_delivered"])
         return counts
 
     def _create_group(self) -> None:
@@ -264,14 +261,14 @@ class Inbox:
 
 
 def _entry(entry_id: Any, fields: dict[Any, Any], deliveries: int = 1) -> InboxEntry:
-    data = {_text(k): _text(v) for k, v in fields.items()}
-    return InboxEntry(_text(entry_id), data["c"], json.loads(data["e"]), deliveries)
+    data = {text(k): text(v) for k, v in fields.items()}
+    return InboxEntry(text(entry_id), data["c"], json.loads(data["e"]), deliveries)
 
 
 def _dead_letter(dead_id: Any, fields: dict[Any, Any]) -> DeadLetter:
-    data = {_text(k): _text(v) for k, v in fields.items()}
+    data = {text(k): text(v) for k, v in fields.items()}
     return DeadLetter(
-        dead_id=_text(dead_id),
+        dead_id=text(dead_id),
         entry_id=data.get("id", ""),
         channel=data["c"],
         data=json.loads(data["e"]),
@@ -331,5 +328,5 @@ def dead_letter_failed_job(
         in_inbox=False,
     )
     dead_id = pipe.execute()[0]
-    job.meta["dead_letter"] = _text(dead_id)
+    job.meta["dead_letter"] = text(dead_id)
     job.save_meta()  # type: ignore[no-untyped-call]  # rq leaves it unannotated

@@ -26,10 +26,7 @@ from inventory_engine.constants import (
 )
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.redis_io import redis_errors
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+from inventory_engine.ledger.results import text
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +57,7 @@ class OrderLogEntry:
 
     @classmethod
     def decode(cls, raw: Any) -> OrderLogEntry:
-        data = json.loads(_text(raw))
+        data = json.loads(text(raw))
         return cls(
             ms=int(data["ms"]),
             stage=data.get("stage", ""),
@@ -141,7 +138,7 @@ class ActivityLog:
                     self.client.xrevrange(self.keys.pushes, max=upper, count=page),
                 )
             for entry_id, fields in rows:
-                entry = _push_entry(_text(entry_id), fields)
+                entry = _push_entry(text(entry_id), fields)
                 if since_ms is not None and entry.ms < since_ms:
                     return found
                 if (not wanted or entry.sku in wanted) and (
@@ -153,12 +150,12 @@ class ActivityLog:
             scanned += len(rows)
             if len(rows) < page:
                 break
-            upper = "(" + _text(rows[-1][0])
+            upper = "(" + text(rows[-1][0])
         return found
 
 
 def _push_entry(entry_id: str, fields: dict[Any, Any]) -> PushLogEntry:
-    data = {_text(k): _text(v) for k, v in fields.items()}
+    data = {text(k): text(v) for k, v in fields.items()}
     return PushLogEntry(
         entry_id=entry_id,
         ms=int(data["ms"]),

@@ -22,6 +22,7 @@ from inventory_engine.domain.models import check_identifier
 from inventory_engine.errors import CatalogError
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.redis_io import redis_errors
+from inventory_engine.ledger.results import text
 
 INDEXED_FIELDS = ("ozon_offer_id", "ozon_sku", "ozon_product_id", "wb_chrt_id", "ym_offer_id")
 """Marketplace identifiers that map back to a seller SKU (one index hash each)."""
@@ -91,7 +92,7 @@ class CatalogStore:
 
     def _write(self, pipe: Any, entries: Sequence[CatalogEntry]) -> int:
         existing = {
-            _text(sku): CatalogEntry.model_validate_json(raw)
+            text(sku): CatalogEntry.model_validate_json(raw)
             for sku, raw in pipe.hgetall(self.keys.catalog).items()
         }
         merged = dict(existing)
@@ -164,10 +165,6 @@ def _check_rules(entries: Sequence[CatalogEntry], merged: dict[str, CatalogEntry
             elif part.bundle is not None:
                 problems.append((row, f"bundle {sku} uses {component}, which is itself a bundle"))
     CatalogError.raise_for(problems)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def dumps_entry(entry: CatalogEntry) -> str:

@@ -17,10 +17,7 @@ from inventory_engine.domain.bundles import Recipe, bundle_available, parse_reci
 from inventory_engine.domain.models import OrderLine, OrderState, StockLevel
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.redis_io import redis_errors
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+from inventory_engine.ledger.results import text
 
 
 def _int(value: Any) -> int:
@@ -110,7 +107,7 @@ class LedgerReader:
 
     def locations(self) -> list[str]:
         with redis_errors():
-            found = {_text(loc) for loc in self.client.smembers(self.keys.locations)}
+            found = {text(loc) for loc in self.client.smembers(self.keys.locations)}
         return sorted(found | {DEFAULT_LOCATION})
 
     def stock(self, sku: str, *, location: str | None = None) -> SkuStock:
@@ -120,7 +117,7 @@ class LedgerReader:
             raw_recipe = self.client.hget(self.keys.bundles, sku)
             in_catalog = bool(self.client.hexists(self.keys.catalog, sku))
         if raw_recipe is not None:
-            recipe = parse_recipe(_text(raw_recipe))
+            recipe = parse_recipe(text(raw_recipe))
             parts = {part: self._levels(part, locations) for part, _ in recipe}
             # available of a bundle = min over parts of floor(part available / per unit);
             # expressed as on_hand with reserved 0 so StockLevel.available gives it.
@@ -156,7 +153,7 @@ class LedgerReader:
         with redis_errors():
             raw_recipes = self.client.hmget(self.keys.bundles, list(skus))
         recipes = {
-            sku: parse_recipe(_text(raw))
+            sku: parse_recipe(text(raw))
             for sku, raw in zip(skus, raw_recipes, strict=True)
             if raw is not None
         }
@@ -210,7 +207,7 @@ class LedgerReader:
             raw = self.client.hgetall(self.keys.order(channel, order_id))
         if not raw:
             return None
-        data = {_text(k): _text(v) for k, v in raw.items()}
+        data = {text(k): text(v) for k, v in raw.items()}
         stored = json.loads(data.get("lines", "[]")) or []
         unknown = json.loads(data.get("unknown", "[]")) or []
         return OrderRecord(
@@ -238,14 +235,14 @@ class LedgerReader:
                     self.client.xrevrange(self.keys.journal, max=upper, count=page),
                 )
             for entry_id, fields in rows:
-                entry = _journal_entry(_text(entry_id), fields)
+                entry = _journal_entry(text(entry_id), fields)
                 if sku is None or entry.sku == sku:
                     found.append(entry)
                     if len(found) == limit:
                         break
             if len(rows) < page:
                 break
-            upper = "(" + _text(rows[-1][0])
+            upper = "(" + text(rows[-1][0])
         return found
 
     def oversells(self) -> list[Oversell]:
@@ -253,8 +250,8 @@ class LedgerReader:
             raw = self.client.hgetall(self.keys.oversold)
         out = []
         for key, value in raw.items():
-            channel, order_id, sku = _text(key).split("|", 2)
-            data = json.loads(_text(value))
+            channel, order_id, sku = text(key).split("|", 2)
+            data = json.loads(text(value))
             out.append(
                 Oversell(
                     channel,
@@ -269,7 +266,7 @@ class LedgerReader:
 
     def counters(self) -> Counters:
         with redis_errors():
-            raw = {_text(k): int(v) for k, v in self.client.hgetall(self.keys.counters).items()}
+            raw = {text(k): int(v) for k, v in self.client.hgetall(self.keys.counters).items()}
         return Counters(
             oversold_orders=raw.pop("oversold_orders", 0),
             oversold_units=raw.pop("oversold_units", 0),
@@ -279,7 +276,7 @@ class LedgerReader:
 
 
 def _journal_entry(entry_id: str, fields: dict[Any, Any]) -> JournalEntry:
-    data = {_text(k): _text(v) for k, v in fields.items()}
+    data = {text(k): text(v) for k, v in fields.items()}
     return JournalEntry(
         entry_id=entry_id,
         ms=int(data["ms"]),

@@ -25,6 +25,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.ledger.keys import AccountKeys
+from inventory_engine.ledger.results import text
 from inventory_engine.metrics import definitions as m
 from inventory_engine.metrics.definitions import Kind, MetricSpec
 from inventory_engine.metrics.recorder import parse_field
@@ -32,12 +33,8 @@ from inventory_engine.metrics.recorder import parse_field
 SPECS = {spec.name: spec for spec in m.METRICS}
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _number(value: Any) -> float:
-    return float(_text(value))
+    return float(text(value))
 
 
 class EngineCollector(Collector):
@@ -82,7 +79,7 @@ class EngineCollector(Collector):
             lambda: defaultdict(dict)
         )
         for key, value in raw.items():
-            name, labels, suffix = parse_field(_text(key))
+            name, labels, suffix = parse_field(text(key))
             if name in SPECS:
                 series[name][labels][suffix] = _number(value)
         for spec in m.METRICS:

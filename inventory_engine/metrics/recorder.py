@@ -28,13 +28,10 @@ import structlog
 
 from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.ledger.keys import AccountKeys
+from inventory_engine.ledger.results import text
 from inventory_engine.metrics.definitions import Kind, MetricSpec
 
 log = structlog.get_logger()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def series_field(spec: MetricSpec, labels: Sequence[str], suffix: str) -> str:
@@ -111,7 +108,7 @@ class MetricsRecorder:
         if field in batch.counts:
             return labels[-1]
         try:
-            fields = {_text(f) for f in self.client.hkeys(self.key)}
+            fields = {text(f) for f in self.client.hkeys(self.key)}
         except redis.RedisError as exc:
             log.warning("metrics_read_failed", error=str(exc))
             return other
