@@ -34,7 +34,11 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:push_queued:<channel>      string  a push job is queued (guard)
     inv:{<account>}:push_wakeups           zset  channel -> ms when its held items may go
     inv:{<account>}:push_failures:<channel>    string  consecutive failed push requests
-    inv:{<account>}:poll:<channel>:*       pollers' cursors and de-duplication (intake/pollers.py)
+    inv:{<account>}:poll:<channel>:state   hash  cursor, polled_ms, status_offset (WB rotation)
+    inv:{<account>}:poll:<channel>:open    zset  WB: tracked task id -> ms first seen
+    inv:{<account>}:poll:<channel>:status  hash  WB: tracked task id -> last status text queued
+    inv:{<account>}:poll:<channel>:seen    hash  Ozon/YM: order id -> last event key queued
+    inv:{<account>}:poll:<channel>:seen_at zset  Ozon/YM: order id -> ms last listed
     inv:{<account>}:pushes                 stream  what each channel was sent and answered, capped
     inv:{<account>}:order_log:<channel>:<id>   list  events received for an order and their outcome
     inv:{<account>}:metrics                hash  counters and histogram buckets (metrics/)
@@ -125,6 +129,10 @@ class AccountKeys:
     def counters(self) -> str:
         return f"{self.base}:counters"
 
+    def poll(self, channel: str) -> PollKeys:
+        """The keys of a channel's order polling state."""
+        return PollKeys(self.base, channel)
+
     def dirty(self, channel: str) -> str:
         return f"{self.base}:dirty:{channel}"
 
@@ -197,3 +205,39 @@ class AccountKeys:
     @property
     def inbox_queued(self) -> str:
         return f"{self.base}:inbox_queued"
+
+
+@dataclass(frozen=True, slots=True)
+class PollKeys:
+    """Key names of one channel's polling state (``inv:{<account>}:poll:<channel>:<thing>``)."""
+
+    base: str
+    """The account's :attr:`AccountKeys.base`: ``inv:{<account>}``."""
+    channel: str
+
+    def _key(self, thing: str) -> str:
+        return f"{self.base}:poll:{self.channel}:{thing}"
+
+    @property
+    def state(self) -> str:
+        return self._key("state")
+
+    @property
+    def open(self) -> str:
+        return self._key("open")
+
+    @property
+    def status(self) -> str:
+        return self._key("status")
+
+    @property
+    def seen(self) -> str:
+        return self._key("seen")
+
+    @property
+    def seen_at(self) -> str:
+        return self._key("seen_at")
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (self.state, self.open, self.status, self.seen, self.seen_at)

@@ -24,7 +24,6 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
 from inventory_engine.embedded import find_server_binary
-from inventory_engine.intake.pollers import PollKeys
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.service import EVENTS_QUEUE
@@ -127,7 +126,7 @@ def start_serve(tmp: Path, redis_url: str, sandbox: Sandbox, *, workers: int = 2
 
 def polled(client: redis.Redis, channel: str) -> bool:
     """Whether serve's poller has read ``channel`` once (its next poll is an hour away)."""
-    return client.hget(PollKeys(AccountKeys().base, channel).state, "polled_ms") is not None
+    return client.hget(AccountKeys().poll(channel).state, "polled_ms") is not None
 
 
 def stop_serve(serve: Serve, *, timeout_s: float = 40) -> int | None:

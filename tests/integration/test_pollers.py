@@ -21,7 +21,6 @@ from inventory_engine.config import (
 from inventory_engine.http_server import serve_in_thread
 from inventory_engine.intake.pollers import (
     PollerLoop,
-    PollKeys,
     poll_once,
     read_cursor,
     tracked_tasks,
@@ -262,7 +261,7 @@ def test_ozon_cursor_is_used_by_a_new_engine(make_engine, real_client, sims, sim
     first = make_engine()
     assert poll_once(first, "ozon").queued == 1  # the first poll reads the last 24 hours
     cursor = read_cursor(first, "ozon")
-    keys = PollKeys.of(first, "ozon")
+    keys = first.ledger.keys.poll("ozon")
 
     # Without its de-duplication, only the cursor keeps a new engine from reading it again.
     real_client.delete(keys.seen, keys.seen_at)

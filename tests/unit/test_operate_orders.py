@@ -19,7 +19,7 @@ from inventory_engine.channels.base import (
 )
 from inventory_engine.config import OzonSettings, Settings, WildberriesSettings
 from inventory_engine.domain.models import OrderAction, OrderLine
-from inventory_engine.intake.pollers import POLL_LIMITS, PollKeys
+from inventory_engine.intake.pollers import POLL_LIMITS
 from inventory_engine.ledger.activity import OrderLogEntry
 from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.operate import orders_check
@@ -194,7 +194,7 @@ def test_an_event_queued_too_long_is_not_in_flight_any_more(monkeypatch, engine)
 
 def test_wildberries_is_checked_from_new_tasks_and_the_tracked_tasks_statuses(monkeypatch, engine):
     record(engine, "wb", "2", A.RESERVE)
-    engine.client.zadd(PollKeys.of(engine, "wb").open, {"2": 1})
+    engine.client.zadd(engine.ledger.keys.poll("wb").open, {"2": 1})
     tasks = Tasks(
         [order("1", A.RESERVE, "new")],
         {"1": order("1", A.RESERVE, "new/waiting"), "2": order("2", A.FINAL, "receive/sold")},

@@ -32,7 +32,6 @@ from inventory_engine.intake.pollers import (
     MAX_PAGES_PER_POLL,
     POLL_LIMITS,
     PollerLoop,
-    PollKeys,
     PollReport,
     backoff_delay,
     is_polled,
@@ -290,7 +289,7 @@ def test_a_failure_mid_paging_keeps_what_was_queued_and_its_cursor(monkeypatch, 
 
 
 def test_an_unreadable_cursor_starts_again_from_the_recent_window(monkeypatch, engine, client):
-    client.hset(PollKeys.of(engine, "ym").state, "cursor", "garbage")
+    client.hset(engine.ledger.keys.poll("ym").state, "cursor", "garbage")
     fake = FakeFeed({None: OrdersPage((order("1", "PROCESSING"),), cursor="t1")}, [])
     use(monkeypatch, engine, fake)
 
@@ -313,7 +312,7 @@ def test_seen_orders_are_forgotten_after_the_retention(monkeypatch, engine, clie
     fake = FakeFeed({None: OrdersPage((order("old"),), cursor="t"), "t": OrdersPage((), "t")}, [])
     use(monkeypatch, engine, fake)
     poll_once(engine, "ozon", clock=clock)
-    keys = PollKeys.of(engine, "ozon")
+    keys = engine.ledger.keys.poll("ozon")
     assert client.hexists(keys.seen, "old")
 
     clock.now += pollers.SEEN_RETENTION_S + 1

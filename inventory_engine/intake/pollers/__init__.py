@@ -25,6 +25,8 @@ stopped::
     inv:{<account>}:poll:<channel>:seen     hash  Ozon/YM: order id -> last event key queued
     inv:{<account>}:poll:<channel>:seen_at  zset  Ozon/YM: order id -> ms last listed
 
+(spelled in :mod:`inventory_engine.ledger.keys`, :class:`~inventory_engine.ledger.keys.PollKeys`)
+
 The cursor and the de-duplication state are written only after the events were queued: a crash
 in between re-reads and re-queues (the ledger ignores replays), it never loses an event.
 
@@ -55,7 +57,6 @@ from inventory_engine.intake.pollers.report import PollReport
 from inventory_engine.intake.pollers.state import (
     SEEN_RETENTION_S,
     WB_TRACK_MAX_AGE_S,
-    PollKeys,
     read_cursor,
     reset_poll_state,
     tracked_tasks,
@@ -70,7 +71,6 @@ __all__ = [
     "POLL_LIMITS",
     "SEEN_RETENTION_S",
     "WB_TRACK_MAX_AGE_S",
-    "PollKeys",
     "PollLimits",
     "PollReport",
     "PollerLoop",

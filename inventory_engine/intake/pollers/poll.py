@@ -15,7 +15,7 @@ from inventory_engine.errors import ConfigError
 from inventory_engine.intake.pollers.feed import poll_feed, poll_unfulfilled
 from inventory_engine.intake.pollers.pacing import OZON, WILDBERRIES, poll_limits
 from inventory_engine.intake.pollers.report import PollReport
-from inventory_engine.intake.pollers.state import PollKeys, PollStore
+from inventory_engine.intake.pollers.state import PollStore
 from inventory_engine.intake.pollers.wildberries import poll_wildberries
 from inventory_engine.service import Engine
 
@@ -45,7 +45,7 @@ def poll_once(
         raise ConfigError(f"no channel named {channel!r} is configured")
     poll_limits(settings.kind)
     client = engine.channel(channel)
-    store = PollStore(engine.client, PollKeys.of(engine, channel), clock)
+    store = PollStore(engine.client, engine.ledger.keys.poll(channel), clock)
     cursor = store.cursor()
     report = PollReport(channel=channel, kind=settings.kind, cursor_in=cursor, cursor=cursor)
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from inventory_engine.ledger.keys import PollKeys
 from inventory_engine.ledger.results import optional_text, text
 from inventory_engine.service import Engine
 
@@ -27,46 +27,6 @@ SEEN_RETENTION_S = 3 * 86_400
 
 PRUNE_BATCH = 1_000
 """Entries pruned per poll at most (the rest next time)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PollKeys:
-    """Key names of one channel's polling state (``inv:{<account>}:poll:<channel>:<thing>``)."""
-
-    base: str
-    """``engine.ledger.keys.base``: ``inv:{<account>}``."""
-    channel: str
-
-    @classmethod
-    def of(cls, engine: Engine, channel: str) -> PollKeys:
-        return cls(engine.ledger.keys.base, channel)
-
-    def _key(self, thing: str) -> str:
-        return f"{self.base}:poll:{self.channel}:{thing}"
-
-    @property
-    def state(self) -> str:
-        return self._key("state")
-
-    @property
-    def open(self) -> str:
-        return self._key("open")
-
-    @property
-    def status(self) -> str:
-        return self._key("status")
-
-    @property
-    def seen(self) -> str:
-        return self._key("seen")
-
-    @property
-    def seen_at(self) -> str:
-        return self._key("seen_at")
-
-    @property
-    def all(self) -> tuple[str, ...]:
-        return (self.state, self.open, self.status, self.seen, self.seen_at)
 
 
 def _fields(values: dict[str, str]) -> dict[Any, Any]:
@@ -173,16 +133,16 @@ class PollStore:
 
 def read_cursor(engine: Engine, channel: str) -> str | None:
     """The stored cursor of a channel (None before its first successful poll)."""
-    return PollStore(engine.client, PollKeys.of(engine, channel), time.time).cursor()
+    return PollStore(engine.client, engine.ledger.keys.poll(channel), time.time).cursor()
 
 
 def tracked_tasks(engine: Engine, channel: str) -> set[str]:
     """The WB task ids whose status the poller still asks for."""
-    members = engine.client.zrange(PollKeys.of(engine, channel).open, 0, -1)
+    members = engine.client.zrange(engine.ledger.keys.poll(channel).open, 0, -1)
     return {text(m) for m in members}
 
 
 def reset_poll_state(engine: Engine, channel: str) -> int:
     """Forget a channel's cursor and de-duplication (the next poll starts afresh; replays are
     harmless). Returns how many keys were deleted."""
-    return int(engine.client.delete(*PollKeys.of(engine, channel).all))
+    return int(engine.client.delete(*engine.ledger.keys.poll(channel).all))
