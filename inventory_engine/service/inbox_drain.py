@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import redis
 import structlog
@@ -114,20 +115,45 @@ class InboxDrain:
         acknowledged and the next drain takes it over.
         """
         started = time.perf_counter()
-        prepared: list[tuple[InboxEntry, ChannelOrder, OrderEvent]] = []
-        handoff: list[InboxEntry] = []
-        invalid: list[tuple[InboxEntry, str]] = []
+        sorted_out = _Sorted()
+        prepared = self._prepare(entries, sorted_out)
+        results = self._record(prepared, sorted_out)
+        for entry in sorted_out.handoff:
+            self._retry_alone(entry)
+        pipe = self.client.pipeline(transaction=False)
+        for order, event, outcome in results:
+            self.events.record_applied(pipe, event.channel, order, outcome, event.lines, started)
+        pipe.execute()
+        self._acknowledge(entries, sorted_out.invalid)
+        for order, event, outcome in results:
+            if outcome.oversold_units:
+                self.events.recorder.announce_oversold(
+                    event.channel, order.order_id, outcome.oversold_units
+                )
+        if any(outcome.applied for _, _, outcome in results):
+            self.schedule_pushes()
+        return len(entries)
+
+    def _prepare(self, entries: list[InboxEntry], out: _Sorted) -> list[_Prepared]:
+        """Each entry's ledger event; the unreadable and the unpreparable are sorted out."""
+        prepared: list[_Prepared] = []
         for entry in entries:
             try:
                 order = order_from_dict(entry.data)
             except (KeyError, TypeError, ValueError) as exc:
-                invalid.append((entry, f"unreadable event: {exc!r}"))
+                out.invalid.append((entry, f"unreadable event: {exc!r}"))
                 continue
             try:
                 prepared.append((entry, order, self.events.prepare(entry.channel, order)))
             except Exception as exc:  # any failure: that event alone retries on its own
                 log.warning("order_event_deferred", channel=entry.channel, error=str(exc))
-                handoff.append(entry)
+                out.handoff.append(entry)
+        return prepared
+
+    def _record(
+        self, prepared: list[_Prepared], out: _Sorted
+    ) -> list[tuple[ChannelOrder, OrderEvent, OrderOutcome]]:
+        """The batch in one pipelined ledger call; what the ledger refused is sorted out."""
         replies = self.ledger.record_orders_each([event for _, _, event in prepared])
         results: list[tuple[ChannelOrder, OrderEvent, OrderOutcome]] = []
         for (entry, order, event), reply in zip(prepared, replies, strict=True):
@@ -140,23 +166,28 @@ class InboxDrain:
                     order_id=order.order_id,
                     error=str(reply),
                 )
-                handoff.append(entry)
+                out.handoff.append(entry)
             else:
-                invalid.append((entry, str(reply)))
-        for entry in handoff:
-            self.jobs.enqueue(
-                "workers.jobs.apply_order_event",
-                entry.channel,
-                entry.data,
-                retry=EVENT_RETRY,
-                job_timeout=60,
-                on_failure=Callback(dead_letter_failed_job),
-                meta=job_meta(self.inbox.key, entry, EVENT_RETRY.max),
-            )
-        pipe = self.client.pipeline(transaction=False)
-        for order, event, outcome in results:
-            self.events.record_applied(pipe, event.channel, order, outcome, event.lines, started)
-        pipe.execute()
+                out.invalid.append((entry, str(reply)))
+        return results
+
+    def _retry_alone(self, entry: InboxEntry) -> None:
+        """A job of its own with RQ's retries; the dead letter when they run out."""
+        self.jobs.enqueue(
+            "workers.jobs.apply_order_event",
+            entry.channel,
+            entry.data,
+            retry=EVENT_RETRY,
+            job_timeout=60,
+            on_failure=Callback(dead_letter_failed_job),
+            meta=job_meta(self.inbox.key, entry, EVENT_RETRY.max),
+        )
+
+    def _acknowledge(
+        self, entries: list[InboxEntry], invalid: list[tuple[InboxEntry, str]]
+    ) -> None:
+        """In one transaction: the invalid to the dead letter, every other entry acknowledged
+        (an entry handed to its own job is acknowledged too: the job holds it now)."""
         ack = self.queue_client.pipeline(transaction=True)
         for entry, error in invalid:
             log.error(
@@ -169,11 +200,16 @@ class InboxDrain:
         dead = {entry.entry_id for entry, _ in invalid}
         self.inbox.ack(ack, [entry.entry_id for entry in entries if entry.entry_id not in dead])
         ack.execute()
-        for order, event, outcome in results:
-            if outcome.oversold_units:
-                self.events.recorder.announce_oversold(
-                    event.channel, order.order_id, outcome.oversold_units
-                )
-        if any(outcome.applied for _, _, outcome in results):
-            self.schedule_pushes()
-        return len(entries)
+
+
+_Prepared = tuple[InboxEntry, ChannelOrder, OrderEvent]
+
+
+@dataclass
+class _Sorted:
+    """Entries of a batch taken out of the pipelined call."""
+
+    handoff: list[InboxEntry] = field(default_factory=list)
+    """To be tried alone, with retries (a failed preparation, a refused script)."""
+    invalid: list[tuple[InboxEntry, str]] = field(default_factory=list)
+    """Never applicable as they are: to the dead letter at once, with the reason."""
