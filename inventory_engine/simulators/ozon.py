@@ -58,12 +58,11 @@ from inventory_engine.simulators.ozon_postings import (
     RESERVING,
     STATUSES,
     UNFULFILLED,
-    OzonCatalog,
     PostingBook,
     SimPosting,
-    SimProduct,
     push_time,
 )
+from inventory_engine.simulators.ozon_products import OzonCatalog, SimProduct
 
 __all__ = [  # the posting names are re-exported: they lived here before ozon_postings
     "CANCELLED",
@@ -244,9 +243,9 @@ class _OzonSimulator:
         offer_id = item.get("offer_id")
         # Ozon: when both ids are sent, offer_id wins.
         product = (
-            self.book.product_by_offer(offer_id, create=True)
+            self.book.products.by_offer_id(offer_id, create=True)
             if isinstance(offer_id, str)
-            else self.book.products_by_id.get(item["product_id"])
+            else self.book.products.by_id.get(item["product_id"])
         )
         row: dict[str, Any] = {
             "warehouse_id": warehouse,
@@ -298,7 +297,7 @@ class _OzonSimulator:
         ids = {int(v) for v in _str_list(flt, "product_id") if v.isdigit()}
         chosen = [
             p
-            for p in self.book.products.values()
+            for p in self.book.products.all()
             if (not offers and not ids) or p.offer_id in offers or p.product_id in ids
         ]
         cursor = body.get("cursor") or "0"
@@ -372,8 +371,8 @@ class _OzonSimulator:
 
     async def admin_products(self, body: dict[str, Any], _: Request) -> Response:
         for row in body.get("products") or []:
-            self.book.add_product(row)
-        return JSONResponse({"products": [p.as_json() for p in self.book.products.values()]})
+            self.book.products.add(row)
+        return JSONResponse({"products": [p.as_json() for p in self.book.products.all()]})
 
     async def admin_create_posting(self, body: dict[str, Any], _: Request) -> Response:
         posting = self.book.create(body)
@@ -392,7 +391,7 @@ class _OzonSimulator:
         if what == "notifications":
             return JSONResponse({"notifications": list(self.notifications)})
         if what == "products":
-            return JSONResponse({"products": [p.as_json() for p in self.book.products.values()]})
+            return JSONResponse({"products": [p.as_json() for p in self.book.products.all()]})
         return JSONResponse({"postings": [p.as_json() for p in self.book.postings.values()]})
 
     async def admin_ping(self, _: dict[str, Any], __: Request) -> Response:

@@ -1,9 +1,10 @@
-"""Products and FBS postings of the Ozon simulator, with Ozon's reservation rules.
+"""FBS postings and pushed stock of the Ozon simulator, with Ozon's reservation rules.
 
 A posting's units count as ``reserved`` while it is unfulfilled in the warehouse, and
 ``present = pushed stock + reserved``; when it is handed over, ``present`` and ``reserved`` both
 drop; a cancel before that frees the reservation. Each move returns the push notification Ozon
-would send for it (reference §1.6).
+would send for it (reference §1.6). The products the postings name are kept by
+:class:`~inventory_engine.simulators.ozon_products.OzonProducts`.
 """
 
 from __future__ import annotations
@@ -12,22 +13,10 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from inventory_engine.simulators.base import is_int
-
-
-@dataclass(frozen=True, slots=True)
-class SimProduct:
-    """One product of the seller: the three ids Ozon keeps for it."""
-
-    offer_id: str
-    product_id: int
-    sku: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {"offer_id": self.offer_id, "product_id": self.product_id, "sku": self.sku}
-
+from inventory_engine.simulators.ozon_products import OzonCatalog, OzonProducts, SimProduct
 
 PRE_PACK = frozenset(
     {
@@ -155,19 +144,9 @@ class SimPosting:
         }
 
 
-class OzonCatalog(Protocol):
-    """The seller's own record of its Ozon products (in the sandbox: the engine's catalog)."""
-
-    def ozon_product(
-        self, *, offer_id: str | None = None, sku: int | None = None
-    ) -> Mapping[str, Any] | None:
-        """``{"offer_id", "product_id", "sku"}`` of the product with this ``offer_id`` (or this
-        Ozon ``sku``); an id the record leaves out is None. None: no such product."""
-        ...
-
-
 class PostingBook:
-    """Products, pushed stock and postings of the simulated account; Ozon's reservation rules."""
+    """Pushed stock and postings of the simulated account (and its products); Ozon's
+    reservation rules."""
 
     def __init__(
         self,
@@ -190,81 +169,15 @@ class PostingBook:
         """
         self.warehouses = warehouses
         self.now = now
-        self.auto_products = auto_products
-        self.catalog = catalog
+        self.products = OzonProducts(auto_products=auto_products, catalog=catalog)
         self.numbers = numbers
         self.reset(())
 
     def reset(self, products: Sequence[SimProduct]) -> None:
-        self.products: dict[str, SimProduct] = {}
-        self.products_by_id: dict[int, SimProduct] = {}
-        self.products_by_sku: dict[int, SimProduct] = {}
         self.present: dict[tuple[str, int], int] = {}
         self.postings: dict[str, SimPosting] = {}
         self._next_number = self.numbers or itertools.count(1).__next__
-        for product in products:
-            self._register(product)
-
-    # -- products --------------------------------------------------------------------------------
-
-    def _register(self, product: SimProduct) -> SimProduct:
-        old = self.products.get(product.offer_id)
-        if old is not None:  # its ids changed: the old ones name nothing any more
-            if self.products_by_id.get(old.product_id) is old:
-                del self.products_by_id[old.product_id]
-            if self.products_by_sku.get(old.sku) is old:
-                del self.products_by_sku[old.sku]
-        self.products[product.offer_id] = product
-        self.products_by_id[product.product_id] = product
-        self.products_by_sku[product.sku] = product
-        return product
-
-    def add_product(self, row: Any) -> SimProduct:
-        """Register ``{"offer_id", "product_id"?, "sku"?}``. A missing id comes from the
-        catalog, else stays what it was, else is made up."""
-        if not isinstance(row, dict) or not isinstance(row.get("offer_id"), str):
-            raise ValueError("each product needs an offer_id string")
-        listed = self._listed(offer_id=row["offer_id"]) or {}
-        return self._put(
-            row["offer_id"],
-            row.get("product_id") or listed.get("product_id"),
-            row.get("sku") or listed.get("sku"),
-        )
-
-    def _put(self, offer_id: str, product_id: Any, sku: Any) -> SimProduct:
-        old = self.products.get(offer_id)
-        n = len(self.products) + 1
-        product_id = product_id or (old.product_id if old else 300_000_000 + n)
-        sku = sku or (old.sku if old else 140_000_000 + n)
-        if not is_int(product_id) or not is_int(sku):
-            raise ValueError("product_id and sku must be integers")
-        product = SimProduct(offer_id, product_id, sku)
-        return old if product == old else self._register(product)
-
-    def _listed(
-        self, *, offer_id: str | None = None, sku: int | None = None
-    ) -> Mapping[str, Any] | None:
-        """The catalog's record of a product (None without a catalog, or if it has none)."""
-        if self.catalog is None:
-            return None
-        listed = self.catalog.ozon_product(offer_id=offer_id, sku=sku)
-        return listed if listed and isinstance(listed.get("offer_id"), str) else None
-
-    def _listed_product(
-        self, *, offer_id: str | None = None, sku: int | None = None
-    ) -> SimProduct | None:
-        """The product as the catalog names it now, registered (or its ids brought up to
-        date) here: a posting's SKU must be the one the seller's catalog has."""
-        listed = self._listed(offer_id=offer_id, sku=sku)
-        if listed is None:
-            return None
-        return self._put(listed["offer_id"], listed.get("product_id"), listed.get("sku"))
-
-    def product_by_offer(self, offer_id: str, *, create: bool = False) -> SimProduct | None:
-        product = self.products.get(offer_id)
-        if product is None and create and self.auto_products and offer_id:
-            product = self.add_product({"offer_id": offer_id})
-        return product
+        self.products.reset(products)
 
     # -- stock -----------------------------------------------------------------------------------
 
@@ -318,7 +231,7 @@ class PostingBook:
                 "reserved": reserved,
             }
             for sku in sorted(skus)
-            if (product := self.products_by_sku.get(sku)) is not None
+            if (product := self.products.by_sku.get(sku)) is not None
             for warehouse, present, reserved in self._pairs(product)
         ]
 
@@ -331,7 +244,7 @@ class PostingBook:
                 "reserved": reserved,
                 "sellable": present - reserved,
             }
-            for product in self.products.values()
+            for product in self.products.all()
             for warehouse, present, reserved in self._pairs(product)
         ]
 
@@ -379,11 +292,11 @@ class PostingBook:
         if "sku" in row:
             sku = row["sku"]
             product = (
-                self._listed_product(sku=sku) if is_int(sku) else None
-            ) or self.products_by_sku.get(sku)
+                self.products.listed(sku=sku) if is_int(sku) else None
+            ) or self.products.by_sku.get(sku)
         else:
             offer_id = str(row.get("offer_id", ""))
-            product = self._listed_product(offer_id=offer_id) or self.product_by_offer(
+            product = self.products.listed(offer_id=offer_id) or self.products.by_offer_id(
                 offer_id, create=True
             )
         if product is None:
