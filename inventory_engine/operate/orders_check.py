@@ -1,59 +1,39 @@
 """Orders check: the marketplace's own orders of a period against the ledger.
 
-Each channel is listed through the endpoints its poller uses, paced like the poller:
-
-* **Ozon** — postings whose status changed since the start of the period
-  (``/v3/posting/fbs/list``), and every unfulfilled posting (an open order is named whatever
-  its age);
-* **Yandex Market** — orders updated since the start of the period;
-* **Wildberries** — the new-task snapshot and the current status of every task the poller
-  tracks (WB has no change feed: ``--since`` does not narrow it).
-
-Each order's marketplace status maps to a ledger action (``domain/status_rules``); the ledger
+Each channel's orders are listed as its poller reads them (:mod:`.marketplace_orders`). Each
+order's marketplace status maps to a ledger action (``domain/status_rules``); the ledger
 should hold the order in the state that action leads to, or further along the same path
 (reserved → committed → final). An order is ``ok``, ``in_flight`` (its event waits in the queue),
 ``missing`` (the ledger has no record of it) or ``differs`` (another state, or other lines), with
-the likely reason read from the order's own log and the queues. An order whose marketplace state
-no status rule knows is ``unrecognised``: the engine ignores it, so there is nothing to compare
-(listed, not a problem: the warning log and ``inventory_unrecognised_states_total`` carry it).
+the likely reason read from the order's own log and the queues (:mod:`.event_jobs`). An order
+whose marketplace state no status rule knows is ``unrecognised``: the engine ignores it, so
+there is nothing to compare (listed, not a problem: the warning log and
+``inventory_unrecognised_states_total`` carry it).
 
-Lines are compared too, since a right state says nothing about what is held: the marketplace's
-lines (its item ids mapped through the catalog, summed per SKU) against the ledger's lines and
-its lines parked for an unknown SKU. Each difference is named — a line the ledger lacks, one
-only the ledger has, a quantity, a line unknown to the catalog. Lines are compared only where
-the ledger holds or took stock for the order (reserved, committed, final, cancelled after ship):
-a released order moved nothing whatever its lines. A listing without lines (a WB status answer
-for a task not in the new-task snapshot) cannot be compared.
+Lines are compared too, since a right state says nothing about what is held
+(:mod:`.order_lines`): each line the ledger lacks, only the ledger has, or holds in another
+quantity is named, wherever the ledger holds or took stock for the order.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
 
-from rq.job import Job
-
-from inventory_engine.channels.base import ChannelClient, ChannelError, ChannelOrder, chunks
+from inventory_engine.channels.base import ChannelError, ChannelOrder
 from inventory_engine.domain.models import OrderAction, OrderState
-from inventory_engine.intake.pollers import MAX_STATUS_IDS, poll_limits, tracked_tasks
 from inventory_engine.ledger.activity import OrderLogEntry
-from inventory_engine.ledger.ledger import redis_errors, wall_clock_ms
 from inventory_engine.ledger.reads import OrderRecord
+from inventory_engine.ledger.redis_io import wall_clock_ms
 from inventory_engine.operate.common import Operation
-from inventory_engine.operate.pacing import with_retries
-from inventory_engine.operate.stuck import job_error
+from inventory_engine.operate.event_jobs import EventJob, event_jobs
+from inventory_engine.operate.marketplace_orders import list_marketplace_orders
+from inventory_engine.operate.order_lines import ItemSkus, line_differences, lines_reason
 from inventory_engine.service import Engine
-from inventory_engine.service.mapping import unmapped_sku
 
-MAX_PAGES = 200
-"""Pages of one feed read at most (a bound, never reached in practice)."""
-MAX_JOBS = 10_000
-"""Jobs of each queue and registry looked at to explain an order."""
 STALE_QUEUED_S = 120
 """An event queued longer than this is not "in flight" any more: no worker takes it."""
 
@@ -67,8 +47,6 @@ ACCEPTS: dict[OrderAction, frozenset[OrderState]] = {
     OrderAction.HOLD: frozenset(_S),
 }
 """Ledger states that agree with the marketplace's action (the ledger may be further along)."""
-HOLDS_STOCK = frozenset({_S.RESERVED, _S.COMMITTED, _S.FINAL, _S.CANCELLED_AFTER_SHIP})
-"""Ledger states in which the order's lines moved stock: only there do its lines matter."""
 
 
 class Verdict(StrEnum):
@@ -122,24 +100,6 @@ class OrdersCheckReport:
         return [ch for ch in self.channels if ch.error is not None]
 
 
-@runtime_checkable
-class _StatusSource(Protocol):
-    def order_statuses(self, order_ids: Sequence[int | str]) -> list[ChannelOrder]: ...
-
-
-@runtime_checkable
-class _UnfulfilledSource(Protocol):
-    def list_unfulfilled(self) -> list[ChannelOrder]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    state: str
-    """failed | queued | retrying | running"""
-    error: str
-    queued_ms: int | None
-
-
 def check_orders(
     operation: Operation,
     channels: Sequence[str],
@@ -157,19 +117,19 @@ def check_orders(
     operation.require_reachable()
     engine = operation.engine
     start = datetime.now(UTC) - since
-    jobs = _event_jobs(engine)
+    jobs = event_jobs(engine)
     report = OrdersCheckReport(int(start.timestamp() * 1000), [])
     for name in channels:
         kind = engine.channel_settings[name].kind
         result = ChannelOrders(name, kind)
         report.channels.append(result)
         try:
-            orders = _marketplace_orders(engine, name, kind, start, sleep)
+            orders = list_marketplace_orders(engine, name, kind, start, sleep)
         except ChannelError as exc:
             result.error = str(exc)
             continue
         result.listed = len(orders)
-        items = _Items(engine, engine.channel(name).order_item_field)
+        items = ItemSkus(engine, engine.channel(name).order_item_field)
         for order in orders:
             if order.action is OrderAction.IGNORE and order.unrecognised:
                 check = _unrecognised(engine, name, order)
@@ -184,79 +144,25 @@ def check_orders(
     return report
 
 
-# -- listing -------------------------------------------------------------------------------------
-
-
-def _marketplace_orders(
-    engine: Engine, name: str, kind: str, start: datetime, sleep: Callable[[float], None]
-) -> list[ChannelOrder]:
-    """The channel's orders, the latest view of each, in the order first listed."""
-    client = engine.channel(name)
-    spacing = poll_limits(kind).request_spacing_s
-    calls = 0
-
-    def paced(request: Callable[[], Any]) -> Any:
-        nonlocal calls
-        if calls:
-            sleep(spacing)
-        calls += 1
-        return with_retries(request, sleep=sleep)
-
-    found: dict[str, ChannelOrder] = {}
-    if kind == "wildberries":
-        _wildberries(engine, name, client, paced, found)
-    else:
-        cursor = start.astimezone(UTC).isoformat(timespec="seconds")
-        for _ in range(MAX_PAGES):
-            page = paced(functools.partial(client.list_orders, cursor))
-            found.update((o.order_id, o) for o in page.orders)
-            if not page.more or page.cursor == cursor:
-                break
-            cursor = page.cursor
-        if isinstance(client, _UnfulfilledSource):
-            found.update((o.order_id, o) for o in paced(client.list_unfulfilled))
-    return list(found.values())
-
-
-def _wildberries(
-    engine: Engine,
-    name: str,
-    client: ChannelClient,
-    paced: Callable[[Callable[[], Any]], Any],
-    found: dict[str, ChannelOrder],
-) -> None:
-    page = paced(lambda: client.list_orders(None))
-    found.update((o.order_id, o) for o in page.orders)
-    if not isinstance(client, _StatusSource):
-        return
-    ids = sorted(set(found) | tracked_tasks(engine, name))
-    for chunk in chunks(ids, MAX_STATUS_IDS):
-        for status in paced(functools.partial(client.order_statuses, chunk)):
-            # A status answer has no lines: a task of the new-task snapshot keeps its line.
-            seen = found.get(status.order_id)
-            if seen is not None and not status.lines:
-                status = replace(status, lines=seen.lines)
-            found[status.order_id] = status
-
-
-# -- comparing -----------------------------------------------------------------------------------
+# -- one order against the ledger ----------------------------------------------------------------
 
 
 def _check(
     engine: Engine,
     channel: str,
     kind: str,
-    items: _Items,
+    items: ItemSkus,
     order: ChannelOrder,
-    job: _Job | None,
+    job: EventJob | None,
 ) -> OrderCheck:
+    """The order's verdict: its state and lines against the ledger's, with the likely reason."""
     record = engine.reader.order(channel, order.order_id)
     state = record.state if record is not None else None
-    lines = _line_differences(items, order, record)
+    lines = line_differences(items, order, record)
     if state is not None and state in ACCEPTS[order.action]:
         if not lines:
             return _result(channel, order, record, Verdict.OK)
-        return _result(channel, order, record, Verdict.DIFFERS, _lines_reason(lines), lines)
+        return _result(channel, order, record, Verdict.DIFFERS, lines_reason(lines), lines)
     events = engine.activity.order_events(channel, order.order_id)
     if job is not None:
         verdict, reason = _job_reason(job, record)
@@ -265,7 +171,7 @@ def _check(
     else:
         verdict, reason = Verdict.DIFFERS, _differs_reason(order, record, events)
     if lines:
-        reason = f"{reason}; {_lines_reason(lines)}"
+        reason = f"{reason}; {lines_reason(lines)}"
     return _result(channel, order, record, verdict, reason, lines)
 
 
@@ -296,76 +202,10 @@ def _result(
     )
 
 
-def _lines_reason(lines: tuple[str, ...]) -> str:
-    return "lines differ: " + "; ".join(lines)
+# -- the likely reason an order is missing or differs ---------------------------------------------
 
 
-class _Items:
-    """A channel's item ids as seller SKUs, through the catalog, each id looked up once per
-    check (orders share items)."""
-
-    def __init__(self, engine: Engine, field: str) -> None:
-        self.field = field
-        self.named = field.replace("_", " ")
-        self._catalog = engine.catalog
-        self._skus: dict[str, str | None] = {}
-
-    def sku(self, item_id: str) -> str | None:
-        if self.field == "sku":  # the storefront's own ids are SKUs already
-            return item_id
-        if item_id not in self._skus:
-            self._skus[item_id] = self._catalog.sku_for(self.field, item_id)
-        return self._skus[item_id]
-
-
-def _line_differences(
-    items: _Items, order: ChannelOrder, record: OrderRecord | None
-) -> tuple[str, ...]:
-    """What differs between the marketplace's lines and the ledger's, in the marketplace's
-    line order then the ledger's; empty when they agree or cannot be compared."""
-    if record is None or record.state not in HOLDS_STOCK or not order.lines:
-        return ()
-    held: dict[str, int] = {}
-    for line in record.lines:
-        held[line.sku] = held.get(line.sku, 0) + line.quantity
-    parked = dict(record.unknown_lines)
-    # Per marketplace item (one SKU may come on several lines): quantity and the SKU it is now.
-    asked: dict[str, int] = {}
-    for channel_line in order.lines:
-        asked[channel_line.item_id] = asked.get(channel_line.item_id, 0) + channel_line.quantity
-    named = items.named
-    found: list[str] = []
-    wanted: dict[str, int] = {}
-    for item_id, quantity in asked.items():
-        stand_in = unmapped_sku(items.field, item_id)
-        sku = items.sku(item_id)
-        if stand_in in parked and sku not in held:
-            # Set aside when the order arrived: the known lines applied, this one did not.
-            if sku is None:
-                found.append(f"line unknown to the catalog: {named} {item_id} ×{quantity}")
-            else:
-                found.append(
-                    f"line unknown to the catalog when the order arrived: {named} {item_id} "
-                    f"×{quantity}, {sku} since (inventory-engine retry applies it)"
-                )
-            parked.pop(stand_in)
-        elif sku is None or sku not in held:
-            what = f"{named} {item_id}" + (f" ({sku})" if sku is not None else "")
-            found.append(f"ledger has no line for {what} ×{quantity}")
-        else:
-            wanted[sku] = wanted.get(sku, 0) + quantity
-    for sku, quantity in wanted.items():
-        if held[sku] != quantity:
-            found.append(f"quantity differs for {sku}: ledger {held[sku]}, marketplace {quantity}")
-    for sku, quantity in held.items():
-        if sku not in wanted:
-            found.append(f"marketplace has no line for {sku} (ledger ×{quantity})")
-    for stand_in, quantity in parked.items():
-        found.append(f"marketplace has no line for {stand_in} (parked in the ledger ×{quantity})")
-    return tuple(found)
-
-
-def _job_reason(job: _Job, record: OrderRecord | None) -> tuple[Verdict, str]:
+def _job_reason(job: EventJob, record: OrderRecord | None) -> tuple[Verdict, str]:
     problem = Verdict.MISSING if record is None else Verdict.DIFFERS
     if job.state == "failed":
         return problem, f"received but not applied: its job failed ({job.error}); fix, then retry"
@@ -411,54 +251,3 @@ def _differs_reason(order: ChannelOrder, record: OrderRecord, events: list[Order
             )
         return f"{head}: {cause}"
     return head
-
-
-def _event_jobs(engine: Engine) -> dict[tuple[str, str], _Job]:
-    """Event jobs by (channel, order): failed, queued, waiting to retry, running."""
-    queue = engine.events
-    connection = engine.queue_client
-    found: dict[tuple[str, str], _Job] = {}
-    with redis_errors():
-        sources: list[tuple[str, Any]] = [
-            ("failed", queue.failed_job_registry),
-            ("queued", None),
-            ("retrying", queue.scheduled_job_registry),
-            ("running", queue.started_job_registry),
-        ]
-        for state, registry in sources:
-            ids = (
-                queue.get_job_ids(0, MAX_JOBS - 1)
-                if registry is None
-                else registry.get_job_ids(0, MAX_JOBS - 1, cleanup=False)
-            )
-            for job in Job.fetch_many(ids, connection=connection):
-                key = _job_order(job)
-                if job is None or key is None:
-                    continue
-                queued = job.enqueued_at
-                found.setdefault(
-                    key,
-                    _Job(
-                        state,
-                        job_error(job) if state == "failed" else "",
-                        int(queued.timestamp() * 1000) if queued is not None else None,
-                    ),
-                )
-        # Events set aside after failing again and again: like a failed job.
-        for dead in engine.inbox.dead_letters(MAX_JOBS):
-            key = (dead.channel, dead.order_id)
-            found.setdefault(key, _Job("failed", f"{dead.reason}: {dead.error}", dead.ms))
-        # Events waiting in the inbox (or being applied): queued since their entry's time.
-        for entry in engine.inbox.peek(MAX_JOBS):
-            key = (entry.channel, str(entry.data.get("order_id", "")))
-            found.setdefault(key, _Job("queued", "", int(entry.entry_id.split("-")[0])))
-    return found
-
-
-def _job_order(job: Job | None) -> tuple[str, str] | None:
-    if job is None or job.func_name != "workers.jobs.apply_order_event":
-        return None
-    args = list(job.args or ())
-    if len(args) < 2 or not isinstance(args[1], dict):
-        return None
-    return str(args[0]), str(args[1].get("order_id", ""))
