@@ -21,14 +21,16 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import redis
 import structlog
 
-from inventory_engine.config import Settings
+from inventory_engine.config import ChannelSettings, Settings
 from inventory_engine.errors import InventoryError
 from inventory_engine.http_server import RunningServer
 from inventory_engine.runtime import redact_url, redis_connection
+from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine
 from inventory_engine.timing import (
     PUSH_KICK_INTERVAL_S,
@@ -36,6 +38,9 @@ from inventory_engine.timing import (
     WAKE_INTERVAL_S,
     WORKER_STOP_TIMEOUT_S,
 )
+
+if TYPE_CHECKING:
+    from inventory_engine.simulators.sandbox import Sandbox
 
 log = structlog.get_logger()
 
@@ -121,51 +126,21 @@ def serve(
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set)."""
     stop = stop or threading.Event()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("shutdown_requested", signal=signal.Signals(signum).name)
-        stop.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_signal)
-        signal.signal(signal.SIGINT, _on_signal)
-
+    _stop_on_signals(stop)
     with redis_connection(settings) as client:
-        url = _url_of(client)
-        sandbox = None
-        channels = list(settings.channels)
         http_port = settings.http.port or _free_port(settings.http.host)
         engine_url = f"http://{settings.http.host}:{http_port}"
-        if not channels:
-            from inventory_engine.ledger.catalog import CatalogStore
-            from inventory_engine.simulators.sandbox import (
-                sandbox_channels,
-                start_sandbox,
-            )
-
-            # The simulators name items as the catalog does (read when an order is placed).
-            sandbox = start_sandbox(
-                ports={"ozon": 0, "wb": 0, "ym": 0},
-                engine_url=engine_url,
-                catalog=CatalogStore(client, account=settings.account),
-            )
-            channels = sandbox_channels(sandbox)
-            log.warning(
-                "sandbox_mode",
-                message="no [[channels]] configured: publishing to the built-in simulators",
-                simulators={name: sandbox.url(name) for name in sandbox.servers},
-            )
+        sandbox = None if settings.channels else _start_sandbox(settings, client, engine_url)
+        channels = list(settings.channels) or _sandbox_channels(sandbox)
         engine = Engine(settings, client, channels=channels)
-        if sandbox is not None:
-            # So that `reconcile` and `orders check` from another shell can read them back.
-            urls = {name: sandbox.url(name) for name in sandbox.servers}
-            client.set(engine.ledger.keys.sandbox, json.dumps(urls))
-        env = dict(os.environ, INVENTORY_REDIS__URL=url)
+        env = dict(os.environ, INVENTORY_REDIS__URL=_url_of(client))
         env.pop("INVENTORY_REDIS_URL", None)  # it would override the URL resolved here
         if sandbox is not None:
-            env["INVENTORY_SANDBOX"] = json.dumps(
-                {name: sandbox.url(name) for name in sandbox.servers}
-            )
+            urls = json.dumps({name: sandbox.url(name) for name in sandbox.servers})
+            # So that `reconcile` and `orders check` from another shell can read them back,
+            # and the workers publish to the same simulators.
+            client.set(engine.ledger.keys.sandbox, urls)
+            env["INVENTORY_SANDBOX"] = urls
         workers = WorkerPool(settings.workers.count, env, config)
         http = _start_http(
             engine, settings.http.host, http_port, workers.alive, sandbox=sandbox is not None
@@ -173,19 +148,7 @@ def serve(
         pollers = _start_pollers(engine, stop)
         waker = threading.Thread(target=_wake_pushes, args=(engine, stop), name="waker")
         waker.start()
-        if settings.http.api_token is None:
-            log.warning(
-                "api_token_missing",
-                message="no [http] api_token is set: the storefront API /v1 answers 401 to "
-                "every call until one is (webhooks and /metrics are not affected)",
-            )
-        log.info(
-            "engine_started",
-            redis="embedded" if settings.redis.url is None else redact_url(settings.redis.url),
-            http=engine_url,
-            channels=[c.name for c in channels],
-            workers=len(workers.queues),
-        )
+        _log_started(settings, engine_url, channels, workers)
         try:
             _loop(engine, workers, stop)
         finally:
@@ -200,6 +163,63 @@ def serve(
                     client.delete(engine.ledger.keys.sandbox)
                 sandbox.stop()
     log.info("engine_stopped")
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (only the main thread may install handlers: the demo
+    runs ``serve`` in a thread and sets ``stop`` itself)."""
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+
+
+def _start_sandbox(settings: Settings, client: redis.Redis, engine_url: str) -> Sandbox:
+    """Sandbox mode: no ``[[channels]]``, so the three simulators start on loopback."""
+    from inventory_engine.ledger.catalog import CatalogStore
+    from inventory_engine.simulators.sandbox import start_sandbox
+
+    # The simulators name items as the catalog does (read when an order is placed).
+    sandbox = start_sandbox(
+        ports={"ozon": 0, "wb": 0, "ym": 0},
+        engine_url=engine_url,
+        catalog=CatalogStore(client, account=settings.account),
+    )
+    log.warning(
+        "sandbox_mode",
+        message="no [[channels]] configured: publishing to the built-in simulators",
+        simulators={name: sandbox.url(name) for name in sandbox.servers},
+    )
+    return sandbox
+
+
+def _sandbox_channels(sandbox: Sandbox | None) -> list[ChannelSettings]:
+    """The channel settings that point the engine at a running sandbox's simulators."""
+    if sandbox is None:
+        return []
+    return channels_for_urls({name: sandbox.url(name) for name in sandbox.servers})
+
+
+def _log_started(
+    settings: Settings, engine_url: str, channels: list[ChannelSettings], workers: WorkerPool
+) -> None:
+    if settings.http.api_token is None:
+        log.warning(
+            "api_token_missing",
+            message="no [http] api_token is set: the storefront API /v1 answers 401 to "
+            "every call until one is (webhooks and /metrics are not affected)",
+        )
+    log.info(
+        "engine_started",
+        redis="embedded" if settings.redis.url is None else redact_url(settings.redis.url),
+        http=engine_url,
+        channels=[c.name for c in channels],
+        workers=len(workers.queues),
+    )
 
 
 def _loop(engine: Engine, workers: WorkerPool, stop: threading.Event) -> None:
