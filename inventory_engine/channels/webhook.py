@@ -30,8 +30,8 @@ from inventory_engine.channels.base import (
     OrdersPage,
     PushResult,
     StockUpdate,
-    send,
 )
+from inventory_engine.channels.http import send
 from inventory_engine.config import WebhookSettings
 
 SIGNATURE_HEADER = "X-Inventory-Signature"

@@ -43,11 +43,9 @@ from inventory_engine.channels.base import (
     PushResult,
     StockUpdate,
     chunks,
-    parse_answer,
     push_with_local_checks,
-    send,
-    utcnow,
 )
+from inventory_engine.channels.http import parse_answer, send, utcnow
 from inventory_engine.channels.wildberries_models import (
     ItemsError,
     StatusesAnswer,

@@ -17,9 +17,11 @@ from inventory_engine.channels.base import (
     PayloadError,
     StockUpdate,
     chunks,
+    push_with_local_checks,
+)
+from inventory_engine.channels.http import (
     parse_answer,
     parse_retry_after,
-    push_with_local_checks,
     retry_after_from,
     retry_delay_s,
     send,
