@@ -22,7 +22,7 @@ What each message type becomes:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -116,44 +116,59 @@ def parse_notification(payload: Any) -> OzonNotification:
         return OzonNotification(message_type)
     posting = _text(payload, "posting_number")
     warehouse_id = _optional_int(payload, "warehouse_id")
-    changed_at = _optional_text(payload, "changed_state_date")
-    if message_type == NEW_POSTING:
-        lines = _lines(payload, required=True)
-        order = ChannelOrder(
-            order_id=posting,
-            action=ozon_push_action(NEW_POSTING, None),
-            status=NEW_POSTING_STATE,
-            lines=lines,
-            event_key=_event_key(posting, message_type, "", ""),
-            changed_at=_optional_text(payload, "in_process_at") or None,
-        )
-    elif message_type == POSTING_CANCELLED:
-        new_state = _optional_text(payload, "new_state") or "posting_canceled"
-        old_state = _optional_text(payload, "old_state")
-        lines = _lines(payload, required=False)
-        action = ozon_push_action(POSTING_CANCELLED, new_state, old_state=old_state or None)
-        order = ChannelOrder(
-            order_id=posting,
-            action=action,
-            status=new_state,
-            lines=lines,
-            needs_lines=not lines,
-            event_key=_event_key(posting, message_type, new_state, changed_at),
-            changed_at=changed_at or None,
-        )
-    else:
-        new_state = _text(payload, "new_state")
-        action = ozon_push_action(STATE_CHANGED, new_state)
-        order = ChannelOrder(
-            order_id=posting,
-            action=action,
-            status=new_state,
-            needs_lines=action is not OrderAction.IGNORE,
-            event_key=_event_key(posting, message_type, new_state, changed_at),
-            changed_at=changed_at or None,
-            unrecognised=ozon_push_unrecognised(new_state),
-        )
+    order = _POSTING_EVENT[message_type](
+        payload, posting, _optional_text(payload, "changed_state_date")
+    )
     return OzonNotification(message_type, (order,), warehouse_id)
+
+
+def _new_posting(payload: Mapping[str, Any], posting: str, _changed_at: str) -> ChannelOrder:
+    return ChannelOrder(
+        order_id=posting,
+        action=ozon_push_action(NEW_POSTING, None),
+        status=NEW_POSTING_STATE,
+        lines=_lines(payload, required=True),
+        event_key=_event_key(posting, NEW_POSTING, "", ""),
+        changed_at=_optional_text(payload, "in_process_at") or None,
+    )
+
+
+def _posting_cancelled(payload: Mapping[str, Any], posting: str, changed_at: str) -> ChannelOrder:
+    new_state = _optional_text(payload, "new_state") or "posting_canceled"
+    old_state = _optional_text(payload, "old_state")
+    lines = _lines(payload, required=False)
+    return ChannelOrder(
+        order_id=posting,
+        action=ozon_push_action(POSTING_CANCELLED, new_state, old_state=old_state or None),
+        status=new_state,
+        lines=lines,
+        needs_lines=not lines,  # the posting is fetched: was it cancelled after shipping?
+        event_key=_event_key(posting, POSTING_CANCELLED, new_state, changed_at),
+        changed_at=changed_at or None,
+    )
+
+
+def _state_changed(payload: Mapping[str, Any], posting: str, changed_at: str) -> ChannelOrder:
+    new_state = _text(payload, "new_state")
+    action = ozon_push_action(STATE_CHANGED, new_state)
+    return ChannelOrder(
+        order_id=posting,
+        action=action,
+        status=new_state,
+        needs_lines=action is not OrderAction.IGNORE,
+        event_key=_event_key(posting, STATE_CHANGED, new_state, changed_at),
+        changed_at=changed_at or None,
+        unrecognised=ozon_push_unrecognised(new_state),
+    )
+
+
+_POSTING_EVENT: dict[str, Callable[[Mapping[str, Any], str, str], ChannelOrder]] = {
+    NEW_POSTING: _new_posting,
+    POSTING_CANCELLED: _posting_cancelled,
+    STATE_CHANGED: _state_changed,
+}
+"""The order event of each posting notification type, from its body, posting number and
+``changed_state_date``."""
 
 
 def _event_key(posting: str, message_type: str, new_state: str, changed_at: str) -> str:

@@ -1,6 +1,6 @@
 """What an operator runs when something looks wrong: the engine checked against the marketplaces.
 
-One job per module, each usable without the CLI (``cli_operate`` only prints what they return):
+One job per module, each usable without the CLI (``cli_operate/`` only prints what they return):
 
 * :mod:`.common` — the Engine an operator command works with, channel selection, durations;
 * :mod:`.pacing` — reads from a channel paged and paced within its limits;
@@ -10,7 +10,9 @@ One job per module, each usable without the CLI (``cli_operate`` only prints wha
 * :mod:`.stuck` — failed jobs, parked items, unknown-SKU orders, and ``retry``;
 * :mod:`.explain` — a SKU's journal with the pushes that followed each change;
 * :mod:`.order_view` — one order: events received, ledger state, lines, pushes it caused;
-* :mod:`.orders_check` — the marketplace's own orders against the ledger;
+* :mod:`.orders_check` — the marketplace's own orders against the ledger, with
+  :mod:`.marketplace_orders` (listing them, paced like the pollers), :mod:`.order_lines`
+  (comparing lines) and :mod:`.event_jobs` (the event jobs of each order);
 * :mod:`.oversold` — oversold marketplace orders and whether they still need a person.
 
 Everything here reads Redis and the marketplaces directly, so it works with or without
