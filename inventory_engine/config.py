@@ -211,6 +211,19 @@ class WorkersSettings(BaseModel):
     holding up the others (measured in benchmarks/RESULTS.md, propagation)."""
 
 
+class ReadBackSettings(BaseModel):
+    """``[reconcile]``: ``serve`` reads every listed item back from each channel, continuously,
+    and repairs what drifted (a value edited in the marketplace's cabinet, an update it
+    dropped) through the normal push path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    interval_s: float = Field(default=900.0, ge=10.0, le=7 * 86_400)
+    """One full pass over a channel's listed items takes about this long (pages are spread
+    over it; a catalog too large for the channel's read budget takes longer)."""
+
+
 class ChannelSettingsBase(BaseModel):
     """What every ``[[channels]]`` entry has. ``name`` is the seller's label (metrics, CLI)."""
 
@@ -284,6 +297,7 @@ class Settings(BaseSettings):
     webhooks: WebhookIntakeSettings = Field(default_factory=WebhookIntakeSettings)
     workers: WorkersSettings = Field(default_factory=WorkersSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    reconcile: ReadBackSettings = Field(default_factory=ReadBackSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)
 
     @field_validator("channels")

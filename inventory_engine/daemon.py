@@ -145,7 +145,7 @@ def serve(
         http = _start_http(
             engine, settings.http.host, http_port, workers.alive, sandbox=sandbox is not None
         )
-        pollers = _start_pollers(engine, stop)
+        pollers = _start_pollers(engine, stop) + _start_drift_watch(engine, settings, stop)
         waker = threading.Thread(target=_wake_pushes, args=(engine, stop), name="waker")
         waker.start()
         _log_started(settings, engine_url, channels, workers)
@@ -282,6 +282,17 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _start_drift_watch(
+    engine: Engine, settings: Settings, stop: threading.Event
+) -> list[threading.Thread]:
+    """The continuous read-back (``[reconcile]``): drift is repaired without an operator."""
+    if not settings.reconcile.enabled:
+        return []
+    from inventory_engine.operate.drift import DriftWatchLoop
+
+    return DriftWatchLoop(engine, settings.reconcile.interval_s, stop).start()
 
 
 def _start_pollers(engine: Engine, stop: threading.Event) -> list[threading.Thread]:

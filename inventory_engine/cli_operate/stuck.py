@@ -40,6 +40,15 @@ def print_stuck(stuck: StuckReport) -> None:
         _print_unknown_orders(stuck)
     if stuck.dead_letters:
         _print_dead_letters(stuck)
+    if stuck.drifting:
+        table = titled_table("persistent drift (read-back)", "channel", "sku", "passes")
+        for d in stuck.drifting:
+            table.add_row(d.channel, d.sku, str(d.passes))
+        out.print(table)
+        out.print(
+            "drifting items are sent again at every read-back pass; if it keeps coming back, "
+            "look at the item in the marketplace's cabinet (`inventory-engine explain SKU`)"
+        )
     out.print("once the cause is fixed: inventory-engine retry")
     if stuck.unknown_orders:
         out.print(

@@ -34,6 +34,9 @@ every SKU of an order atomically and a Redis Cluster can shard by account later:
     inv:{<account>}:push_queued:<channel>      string  a push job is queued (guard)
     inv:{<account>}:push_wakeups           zset  channel -> ms when its held items may go
     inv:{<account>}:push_failures:<channel>    string  consecutive failed push requests
+    inv:{<account>}:readback:<channel>     hash  the continuous read-back's offset and pass start
+    inv:{<account>}:readback_lease:<channel>  string  owner token of the process reading it back
+    inv:{<account>}:drift:<channel>        hash  sku -> passes in a row it differed (2+: persistent)
     inv:{<account>}:poll:<channel>:state   hash  cursor, polled_ms, status_offset (WB rotation)
     inv:{<account>}:poll:<channel>:open    zset  WB: tracked task id -> ms first seen
     inv:{<account>}:poll:<channel>:status  hash  WB: tracked task id -> last status text queued
@@ -128,6 +131,18 @@ class AccountKeys:
     @property
     def counters(self) -> str:
         return f"{self.base}:counters"
+
+    def readback(self, channel: str) -> str:
+        """The continuous read-back's pass over a channel: offset, pass start."""
+        return f"{self.base}:readback:{channel}"
+
+    def readback_lease(self, channel: str) -> str:
+        """Which process reads a channel back (one at a time, whatever the number of serves)."""
+        return f"{self.base}:readback_lease:{channel}"
+
+    def drift(self, channel: str) -> str:
+        """SKUs found drifted on a channel: passes in a row they differed (2+: persistent)."""
+        return f"{self.base}:drift:{channel}"
 
     def poll(self, channel: str) -> PollKeys:
         """The keys of a channel's order polling state."""

@@ -150,6 +150,15 @@ def state_label(raw: str) -> str:
     return label
 
 
+DRIFT = MetricSpec(
+    "inventory_drift",
+    Kind.COUNTER,
+    "Items the continuous read-back found showing another value than the ledger's while no "
+    "change of theirs was pending (edited in the marketplace's cabinet, an update it dropped), "
+    "by channel and outcome: found, repaired (sent again through the push path), "
+    "still_different (different again on the next pass after a repair: persistent).",
+    ("channel", "outcome"),
+)
 QUEUE_DEPTH = MetricSpec(
     "inventory_queue_depth",
     Kind.GAUGE,
@@ -203,6 +212,7 @@ METRICS: tuple[MetricSpec, ...] = (
     OVERSOLD,
     OVERSOLD_ORDERS,
     UNRECOGNISED_STATES,
+    DRIFT,
     QUEUE_DEPTH,
     FAILED_JOBS,
     PENDING,

@@ -132,6 +132,23 @@ class ReadPacer:
                 return
             self.sleep(wait_ms / 1000)
 
+    def take_spare(self, channel: str, limits: ReadLimits, items: int, *, keep: float) -> int:
+        """Take the page's cost only if ``keep`` tokens are left after it (the continuous
+        read-back, which must never take what a push could use). Returns 0 when taken, else
+        the ms until the bucket would allow it; nothing waits here."""
+        cost = max(1, items) if limits.cost_per_item else limits.requests_per_page
+        cost = min(cost, int(limits.capacity))
+        with redis_errors():
+            wait_ms = int(
+                self._take(
+                    keys=[self.bucket_key(channel, limits), self.keys.clock_offset],
+                    args=[limits.capacity, limits.rate_per_s / 1000, cost, "spare", keep],
+                )
+            )
+        if wait_ms <= 0:
+            self.requests += limits.requests_per_page
+        return wait_ms
+
     def call(self, channel: str, limits: ReadLimits, items: int, request: Callable[[], _T]) -> _T:
         """``request()`` once paid for; "slow down" and outages are waited out a few times.
 

@@ -135,12 +135,28 @@ class UnknownSkuOrder:
         return all(line.sku_now is not None for line in self.lines)
 
 
+@dataclass(frozen=True, slots=True)
+class DriftingItem:
+    """An item the continuous read-back found different on several passes in a row: its
+    repair did not hold (someone keeps editing it in the cabinet? the marketplace ignores the
+    update?)."""
+
+    channel: str
+    sku: str
+    passes: int
+
+
+PERSISTENT_AFTER = 2
+"""Passes in a row an item must differ to be persistent drift (the repair did not hold)."""
+
+
 @dataclass
 class StuckReport:
     failed_jobs: list[FailedJob] = field(default_factory=list)
     parked: list[ParkedItem] = field(default_factory=list)
     unknown_orders: list[UnknownSkuOrder] = field(default_factory=list)
     dead_letters: list[DeadEvent] = field(default_factory=list)
+    drifting: list[DriftingItem] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -149,6 +165,7 @@ class StuckReport:
             + len(self.parked)
             + len(self.unknown_orders)
             + len(self.dead_letters)
+            + len(self.drifting)
         )
 
 
@@ -189,7 +206,20 @@ def find_stuck(engine: Engine, channels: Sequence[str] | None = None) -> StuckRe
         if (channels is None or o.channel in names) and o.state not in CANCELLED_STATES
     ]
     dead = [e for e in dead_events(engine) if channels is None or e.channel in names]
-    return StuckReport(jobs, parked_items(engine, names), unknown, dead)
+    return StuckReport(jobs, parked_items(engine, names), unknown, dead, drifting(engine, names))
+
+
+def drifting(engine: Engine, channels: Sequence[str]) -> list[DriftingItem]:
+    """Items of ``channels`` that differed on :data:`PERSISTENT_AFTER` read-back passes in a
+    row or more, by channel and SKU."""
+    found: list[DriftingItem] = []
+    with redis_errors():
+        for name in channels:
+            counts = engine.client.hgetall(engine.ledger.keys.drift(name))
+            for sku, passes in sorted((text(k), int(text(v))) for k, v in counts.items()):
+                if passes >= PERSISTENT_AFTER:
+                    found.append(DriftingItem(name, sku, passes))
+    return found
 
 
 def dead_events(engine: Engine) -> list[DeadEvent]:

@@ -294,6 +294,7 @@ def test_reconcile_reports_what_is_stuck_and_retry_sends_it_again(harness):
         "parked": [],
         "unknown_orders": [],
         "dead_letters": [],
+        "drifting": [],
     }
     assert harness.json("reconcile")[1]["stuck"]["failed_jobs"] == []
 

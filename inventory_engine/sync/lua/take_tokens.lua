@@ -9,6 +9,8 @@
 -- ARGV[4] "charge" (optional): take the cost even into debt — the marketplace billed a request
 --         more than we took for it (WB bills a 409 as 10) and the next sends must wait for it.
 --         "refund": give the cost back (tokens taken for a request that was not sent).
+--         "spare": take the cost only if ARGV[5] tokens are left after it (a read-back that
+--         must never take what a push could use); else answer the ms until they would be.
 --
 -- Returns 0 when the tokens were taken, else the ms to wait before they would be there.
 
@@ -24,6 +26,13 @@ if ARGV[4] == 'charge' then
   tokens = tokens - cost
 elseif ARGV[4] == 'refund' then
   tokens = math.min(capacity, tokens + cost)
+elseif ARGV[4] == 'spare' then
+  local keep = tonumber(ARGV[5])
+  if tokens - cost >= keep then
+    tokens = tokens - cost
+  else
+    wait = math.ceil((cost + keep - tokens) / rate)
+  end
 elseif tokens >= cost then
   tokens = tokens - cost
 else
