@@ -254,6 +254,9 @@ class OzonSettings(ChannelSettingsBase):
     client_id: str
     api_key: SecretStr
     warehouse_id: int = Field(ge=1)
+    stock_read_api: Literal["v1", "v2"] = "v2"
+    """Read-back method: ``/v2/product/info/stocks-by-warehouse/fbs`` (default; Ozon switched
+    v1 off on 7 Apr 2026) or the old v1 pair (``/v4/product/info/stocks`` + v1 by-warehouse)."""
 
 
 class WildberriesSettings(ChannelSettingsBase):
@@ -267,6 +270,11 @@ class YandexMarketSettings(ChannelSettingsBase):
     api_key: SecretStr
     campaign_id: int = Field(ge=1)
     business_id: int = Field(ge=1)
+    stock_api: Literal["v2", "v3"] = "v2"
+    """Stock push: v2 ``PUT /v2/campaigns/{id}/offers/stocks`` (works with warehouse groups) or
+    v3 ``POST /v3/businesses/{id}/offers/stocks/update`` (cabinets without warehouse groups)."""
+    warehouse_id: int | None = Field(default=None, ge=1)
+    """The partner warehouse (``partnerWarehouseId``); required with ``stock_api = "v3"``."""
 
 
 class WebhookSettings(ChannelSettingsBase):
