@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
     field_serializer,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -33,6 +34,12 @@ from pydantic_settings import (
 
 from inventory_engine.constants import DEFAULT_ACCOUNT, DEFAULT_LOCATION
 from inventory_engine.errors import ConfigError
+from inventory_engine.limit_settings import (
+    DOCUMENTED,
+    ChannelLimitSettings,
+    documented_key,
+    limit_problems,
+)
 
 CONFIG_ENV = "INVENTORY_CONFIG"
 """Environment variable naming the TOML file when ``--config`` is not given."""
@@ -247,6 +254,17 @@ class ChannelSettingsBase(BaseModel):
     poll_interval_s: float | None = Field(default=None, gt=0)
     """Order polling interval; None = the kind's default."""
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+    limits: ChannelLimitSettings = Field(default_factory=ChannelLimitSettings)
+    """Rate, burst, batch, item window, concurrency and read budget; None = the kind's default
+    (``inventory-engine channels show``). Beyond the documented limit only with ``force``."""
+
+    @model_validator(mode="after")
+    def _within_documented_limits(self) -> ChannelSettingsBase:
+        key = documented_key(str(getattr(self, "kind", "")), getattr(self, "token_type", None))
+        problems = limit_problems(self.limits, DOCUMENTED.get(key))
+        if problems:
+            raise ValueError("limits: " + "; ".join(problems))
+        return self
 
 
 class OzonSettings(ChannelSettingsBase):
@@ -263,6 +281,9 @@ class WildberriesSettings(ChannelSettingsBase):
     kind: Literal["wildberries"]
     token: SecretStr
     warehouse_id: int = Field(ge=1)
+    token_type: Literal["personal", "service", "basic"] = "personal"  # noqa: S105 - a kind
+    """WB's limits depend on the token type since 2026-03-30: personal and service tokens
+    300 requests/min, burst 20; basic tokens 150/min, burst 10 (the default limits follow)."""
 
 
 class YandexMarketSettings(ChannelSettingsBase):
