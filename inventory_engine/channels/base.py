@@ -10,6 +10,8 @@ Failures of a whole request (raised)::
     ├── ChannelRateLimitedError   429 / 420 / Ozon "rate limit" text: retry after ``retry_after_s``
     ├── ChannelUnavailableError   5xx, timeouts, connection errors: retry with backoff
     ├── ChannelRejectedError      other 4xx (bad auth, bad request): not retried blindly
+    │   └── ChannelEndpointRetiredError  404/410 from no such method (not a missing item):
+    │                                    the marketplace retired this API version
     └── PayloadError              a webhook payload or API answer that makes no sense
 
 Failures of single items inside a successful request come back in :class:`PushResult`.
@@ -76,7 +78,7 @@ class PushResult:
 
     items: tuple[ItemResult, ...]
     billed_extra: int = 0
-    """Requests the marketplace billed beyond this one (WB bills a 409 as 10 requests)."""
+    """Requests the marketplace billed beyond this one (WB bills a 4xx, 409 included, as 10)."""
 
     def by_outcome(self, outcome: ItemOutcome) -> list[ItemResult]:
         return [item for item in self.items if item.outcome is outcome]
@@ -184,7 +186,32 @@ class ChannelRejectedError(ChannelError):
     ) -> None:
         self.status_code = status_code
         self.response = response
+        self.billed_extra = 0
+        """Requests the marketplace billed beyond this one (WB bills every 4xx as 10)."""
         super().__init__(channel, f"HTTP {status_code}: {message}")
+
+
+class ChannelEndpointRetiredError(ChannelRejectedError):
+    """The method itself is gone: 410, or a 404 (or other 4xx) that names no missing item but
+    an unknown or deprecated method. Not transient: the marketplace most likely retired this
+    API version. ``endpoint`` is the path template (a bounded metric label)."""
+
+    def __init__(
+        self,
+        channel: str,
+        status_code: int,
+        message: str,
+        *,
+        endpoint: str,
+        response: httpx.Response | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        super().__init__(
+            channel,
+            status_code,
+            f"{endpoint} answers as a retired method (likely a retired API version): {message}",
+            response=response,
+        )
 
 
 class PayloadError(ChannelError):

@@ -5,6 +5,7 @@ and 2xx bodies read as JSON or validated into a model."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -14,6 +15,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from inventory_engine.channels.base import (
+    ChannelEndpointRetiredError,
     ChannelRateLimitedError,
     ChannelRejectedError,
     ChannelUnavailableError,
@@ -109,6 +111,7 @@ def send(
     min_date_wait_s: float = 0.0,
     now: Callable[[], datetime] = utcnow,
     describe: Callable[[httpx.Response], str] = _short,
+    endpoint: str | None = None,
 ) -> httpx.Response:
     """Send one request and map whole-request failures to the ChannelError tree.
 
@@ -123,9 +126,12 @@ def send(
         now: the clock a date header is read against.
         describe: words a 4xx answer for the error message (a marketplace's error wrapper);
             by default the start of the body. 5xx bodies (often a gateway's page) are cut short.
+        endpoint: the path template (``/api/v3/stocks/{warehouse_id}``) named by a
+            ChannelEndpointRetiredError; by default ``url`` with its numbers as ``{id}``.
 
     Raises:
-        ChannelRateLimitedError, ChannelUnavailableError, ChannelRejectedError.
+        ChannelRateLimitedError, ChannelUnavailableError, ChannelRejectedError,
+        ChannelEndpointRetiredError (a ChannelRejectedError: see :func:`is_retired_answer`).
     """
     try:
         response = http.request(
@@ -146,8 +152,62 @@ def send(
         )
     if not 200 <= status < 300:
         # 4xx, and also 3xx: a redirect means a wrong URL, never "accepted".
+        if is_retired_answer(response):
+            raise ChannelEndpointRetiredError(
+                channel,
+                status,
+                describe(response),
+                endpoint=endpoint or path_template(method, url),
+                response=response,
+            )
         raise ChannelRejectedError(channel, status, describe(response), response=response)
     return response
+
+
+RETIRED_STATUSES = frozenset({404, 405, 410, 501})
+"""Statuses a retired method may answer with (410 Gone always means it)."""
+_RETIRED_TEXT = re.compile(
+    r"(method|endpoint|api version|handler|route|path)\b[^.]{0,60}"
+    r"\b(deprecated|retired|removed|not found|not supported|unknown|does not exist|is gone)"
+    r"|\b(deprecated|unknown|unsupported|retired|removed)\s+(method|endpoint|api version)"
+    r"|\bunimplemented\b|\bno such (method|endpoint|route)",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"/\d+(?=/|$)")
+
+
+def is_retired_answer(response: httpx.Response) -> bool:
+    """Whether a refusal means "this method no longer exists" rather than "this thing does not".
+
+    * 410 Gone: always.
+    * 404/405/501 whose body is not a JSON object (empty, a router's "404 page not found", an
+      HTML page): the path itself is unknown. Every marketplace answers a *missing item or
+      order* inside its own JSON error object (Ozon ``{"code": 5, "message": ...}``, WB
+      ``{"code": "NotFound", ...}``, YM ``{"errors": [{"code": "NOT_FOUND"}]}``): those stay
+      ordinary refusals (``get_order`` maps them to "not known").
+    * any 4xx whose text says the method/endpoint is deprecated, unknown or unimplemented.
+    """
+    status = response.status_code
+    if status == 410:
+        return True
+    if not 400 <= status < 500 and status != 501:
+        return False
+    text = response.text
+    if _RETIRED_TEXT.search(text[:2_000]):
+        return True
+    if status not in RETIRED_STATUSES:
+        return False
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return True
+    return not isinstance(body, dict)
+
+
+def path_template(method: str, url: str) -> str:
+    """``METHOD /path`` with numeric path segments as ``{id}`` (a bounded metric label)."""
+    path = httpx.URL(url).path or "/"
+    return f"{method.upper()} {_NUMBER.sub('/{id}', path)}"
 
 
 def response_json(channel: str, response: httpx.Response) -> Any:

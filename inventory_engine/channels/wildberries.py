@@ -63,8 +63,12 @@ log = structlog.get_logger()
 KIND = "wildberries"
 MAX_BATCH = 1_000
 """Items per ``PUT /api/v3/stocks/{warehouseId}`` (``stocks`` maxItems) and per stock read."""
-CONFLICT_BILLED_AS = 10
-"""WB counts a 409 answer (item errors) as this many requests against the stock limit."""
+ERROR_BILLED_AS = 10
+"""WB counts every 4xx answer as this many requests against the limit (Aug 2026 spec; the Dec
+2025 spec said so of a 409 only). A 429 is left out: WB's limiter refused it and its
+``X-Ratelimit-Retry`` already says when to come back."""
+CONFLICT_BILLED_AS = ERROR_BILLED_AS
+"""The 409 (item errors) case of :data:`ERROR_BILLED_AS`."""
 MAX_AMOUNT = 100_000
 """Largest ``amount`` WB takes; above it the item fails with 409 ``UploadDataLimit``."""
 MAX_STATUS_IDS = 1_000
@@ -166,12 +170,14 @@ class WildberriesClient:
         return result
 
     def _put_stocks(self, sent: list[tuple[int, StockUpdate]]) -> dict[int, ItemResult]:
+        # chrtId is the only item field the stock methods take (``sku`` was dropped in 2026).
         body = {"stocks": [{"chrtId": int(u.item_id), "amount": u.quantity} for _, u in sent]}
         try:
-            self._request("PUT", self._stocks_path(), json_body=body)
+            self._request("PUT", self._stocks_path(), json_body=body, endpoint=STOCKS_PATH)
         except ChannelRejectedError as exc:
+            # Every 4xx costs ERROR_BILLED_AS requests (set by _request on the error).
+            self._billed_extra = exc.billed_extra
             if exc.status_code == httpx.codes.CONFLICT and exc.response is not None:
-                self._billed_extra = CONFLICT_BILLED_AS - 1
                 return self._items_from_409(exc, sent)
             code = _error_code(exc.response)
             if exc.status_code == httpx.codes.NOT_ACCEPTABLE and code in UPDATE_BLOCKED_RETRY_CODES:
@@ -227,7 +233,9 @@ class WildberriesClient:
         ids = [int(item_id) for item_id in item_ids if _is_id(item_id)]
         found: dict[str, ChannelStock] = {}
         for chunk in chunks(ids, MAX_BATCH):
-            response = self._request("POST", self._stocks_path(), json_body={"chrtIds": chunk})
+            response = self._request(
+                "POST", self._stocks_path(), json_body={"chrtIds": chunk}, endpoint=STOCKS_PATH
+            )
             for stock in self._parse(StocksAnswer, response).stocks:
                 found[str(stock.chrt_id)] = ChannelStock(str(stock.chrt_id), sellable=stock.amount)
         return found
@@ -339,19 +347,27 @@ class WildberriesClient:
         *,
         json_body: Any = None,
         params: dict[str, Any] | None = None,
+        endpoint: str | None = None,
     ) -> httpx.Response:
-        return send(
-            self.http,
-            self.name,
-            method,
-            url,
-            json_body=json_body,
-            params=params,
-            headers={"Authorization": self._token.get_secret_value()},
-            retry_header=RETRY_HEADERS,
-            default_retry_s=DEFAULT_RETRY_S,
-            now=self._now,
-        )
+        """One request; a 4xx other than 429 carries WB's bill (``billed_extra``)."""
+        try:
+            return send(
+                self.http,
+                self.name,
+                method,
+                url,
+                json_body=json_body,
+                params=params,
+                headers={"Authorization": self._token.get_secret_value()},
+                retry_header=RETRY_HEADERS,
+                default_retry_s=DEFAULT_RETRY_S,
+                now=self._now,
+                endpoint=f"{method} {endpoint or url}",
+            )
+        except ChannelRejectedError as exc:
+            if 400 <= exc.status_code < 500:
+                exc.billed_extra = ERROR_BILLED_AS - 1
+            raise
 
     def _parse(self, model: type[_M], response: httpx.Response) -> _M:
         return parse_answer(self.name, model, response, what="WB answer")

@@ -159,6 +159,17 @@ DRIFT = MetricSpec(
     "still_different (different again on the next pass after a repair: persistent).",
     ("channel", "outcome"),
 )
+API_ERRORS = MetricSpec(
+    "inventory_api_errors",
+    Kind.COUNTER,
+    "Marketplace answers that say a method no longer exists (410, a 404 naming no missing "
+    "item, a 'method deprecated/not found' error): the marketplace most likely retired this API "
+    "version. By channel, endpoint (the method and path template, at most 20 per channel) and "
+    "HTTP status. The channel's use of the endpoint pauses with a growing back-off.",
+    ("channel", "status", "endpoint"),
+)
+MAX_ENDPOINT_LABELS = 20
+"""Distinct endpoint labels per channel and status at most (paths are templates: a few each)."""
 QUEUE_DEPTH = MetricSpec(
     "inventory_queue_depth",
     Kind.GAUGE,
@@ -213,6 +224,7 @@ METRICS: tuple[MetricSpec, ...] = (
     OVERSOLD_ORDERS,
     UNRECOGNISED_STATES,
     DRIFT,
+    API_ERRORS,
     QUEUE_DEPTH,
     FAILED_JOBS,
     PENDING,

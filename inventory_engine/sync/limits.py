@@ -8,8 +8,9 @@ slower. Asserted in ``tests/unit/test_timing.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from inventory_engine.config import ChannelSettings
 from inventory_engine.timing import ITEM_WINDOW_MARGIN_S
 
 
@@ -36,7 +37,14 @@ class ChannelLimits:
     concurrency: int = 1
 
 
-__all__ = ["ITEM_WINDOW_MARGIN_S", "LIMITS", "ChannelLimits"]
+__all__ = [
+    "ITEM_WINDOW_MARGIN_S",
+    "LIMITS",
+    "WB_BASIC_LIMITS",
+    "ChannelLimits",
+    "default_limits",
+    "effective_limits",
+]
 
 LIMITS: dict[str, ChannelLimits] = {
     # 80 stock requests/min per seller account; each (item, warehouse) once per 30 s;
@@ -74,3 +82,35 @@ LIMITS: dict[str, ChannelLimits] = {
         max_batch=1_000, bucket_capacity=20, bucket_rate_per_s=20, concurrency=2
     ),
 }
+
+WB_BASIC_LIMITS = ChannelLimits(
+    max_batch=1_000, bucket_capacity=8, bucket_rate_per_s=2.4, ceiling=100_000, concurrency=2
+)
+"""WB with a basic token (since 2026-03-30: 150 requests/min, burst 10): the personal token's
+defaults halved, with the same margin below WB's own bucket."""
+
+
+def default_limits(settings: ChannelSettings) -> ChannelLimits:
+    """The channel kind's limits before the ``limits`` table (WB: by its token type)."""
+    if settings.kind == "wildberries" and settings.token_type == "basic":  # noqa: S105 - a kind
+        return WB_BASIC_LIMITS
+    return LIMITS[settings.kind]
+
+
+def effective_limits(settings: ChannelSettings) -> ChannelLimits:
+    """The limits the push path applies to this channel: its defaults with the fields its
+    ``limits`` table sets (validated against the documented limits when read)."""
+    own = settings.limits
+    limits = default_limits(settings)
+    changes: dict[str, object] = {}
+    if own.rate_per_minute is not None:
+        changes["bucket_rate_per_s"] = own.rate_per_minute / 60
+    if own.burst is not None:
+        changes["bucket_capacity"] = own.burst
+    if own.items_per_request is not None:
+        changes["max_batch"] = own.items_per_request
+    if own.item_window_s is not None:
+        changes["item_window_s"] = own.item_window_s or None
+    if own.concurrency is not None:
+        changes["concurrency"] = own.concurrency
+    return replace(limits, **changes) if changes else limits  # type: ignore[arg-type]

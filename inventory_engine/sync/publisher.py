@@ -14,7 +14,12 @@ channel's maximum size, and settles what the channel said, for its own claim onl
 * rate limited / refused request -> marked again, the channel paused (the hint, or back-off
   from a second);
 * unavailable (5xx, timeout) -> the value may or may not have landed: marked again after a
-  back-off from a second, the remembered value forgotten so the latest is sent whatever it is.
+  back-off from a second, the remembered value forgotten so the latest is sent whatever it is;
+* retired endpoint (410, a 404 naming no missing item) -> logged at error level, counted, the
+  channel paused for a growing time (``retired.py``): the marketplace retired the API version.
+
+The limits are the channel's effective ones (``limits.effective_limits``: the kind's defaults
+with the ``[[channels]] limits`` table applied).
 
 Several rounds of one channel may run at once (threads, processes, hosts), each on its own
 SKUs. Nothing claimed is lost: every claimed SKU is settled, or its lease runs out and it is
@@ -35,6 +40,7 @@ import structlog
 
 from inventory_engine.channels.base import (
     ChannelClient,
+    ChannelEndpointRetiredError,
     ChannelError,
     ChannelRateLimitedError,
     ChannelRejectedError,
@@ -50,9 +56,10 @@ from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.redis_io import redis_errors, wall_clock_ms
 from inventory_engine.ledger.results import text
 from inventory_engine.ledger.scripts import lua_source
-from inventory_engine.sync.limits import LIMITS, ChannelLimits
+from inventory_engine.sync.limits import ChannelLimits, effective_limits
 from inventory_engine.sync.push_record import PushRecorder
 from inventory_engine.sync.push_state import Claim, PushState, Settle, SettleItem
+from inventory_engine.sync.retired import RetiredEndpoints
 from inventory_engine.sync.targets import TargetValues
 from inventory_engine.timing import (
     RETRY_ITEM_DELAY_MS,
@@ -140,7 +147,9 @@ class ChannelPublisher:
         self.name = settings.name
         self.keys = AccountKeys(account)
         self.clock = clock
-        self.limits: ChannelLimits = limits or LIMITS[settings.kind]
+        self.limits: ChannelLimits = limits or effective_limits(settings)
+        # A forced batch above what the client can send is cut to the client's maximum.
+        self.batch_size = max(1, min(self.limits.max_batch, channel.max_batch))
         self.targets = TargetValues(
             client,
             settings,
@@ -160,6 +169,9 @@ class ChannelPublisher:
             concurrency=self.limits.concurrency,
         )
         self.recorder = PushRecorder(client, self.name, keys=self.keys)
+        self.retired = RetiredEndpoints(client, self.name, keys=self.keys)
+        self._retired_endpoints: set[str] = set()
+        """Endpoints this process saw retired: the next good answer resets their back-off."""
         self._take = client.register_script(lua_source("inventory_engine.sync", "take_tokens"))
 
     # -- one round -----------------------------------------------------------------------------
@@ -173,7 +185,7 @@ class ChannelPublisher:
             if wait_ms:
                 report.next_due_ms = self.clock() + wait_ms
                 return report
-        claim = self.state.claim(self.limits.max_batch)
+        claim = self.state.claim(self.batch_size)
         report.claimed = len(claim.skus)
         report.busy = claim.slots_full
         report.next_due_ms = self._local(claim.next_due_ms, claim.now_ms)
@@ -325,9 +337,16 @@ class ChannelPublisher:
         try:
             result = self.channel.push_stock(updates)
         except ChannelError as exc:
+            billed = getattr(exc, "billed_extra", 0)
+            if billed:  # WB bills a refused request as 10
+                self._take_tokens(billed, "charge")
             settles += self.failure_items(exc, updates)
             return [], time.perf_counter() - started, exc
         duration_s = time.perf_counter() - started
+        if self._retired_endpoints:
+            for endpoint in self._retired_endpoints:
+                self.retired.clear(endpoint)
+            self._retired_endpoints.clear()
         if result.billed_extra:
             self._take_tokens(result.billed_extra, "charge")
         items = self.answer_items(updates, result, settles, report)
@@ -395,6 +414,9 @@ class ChannelPublisher:
             failures = int(pipe.execute()[0])
         if isinstance(exc, ChannelRateLimitedError):
             pause = int(exc.retry_after_s * 1000) if exc.hinted else failure_backoff_ms(failures)
+        elif isinstance(exc, ChannelEndpointRetiredError):
+            pause = self.retired.note(exc)
+            self._retired_endpoints.add(exc.endpoint)
         elif isinstance(exc, ChannelRejectedError):
             pause = REFUSED_PAUSE_MS
         else:

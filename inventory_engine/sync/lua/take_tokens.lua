@@ -7,7 +7,8 @@
 --                                    simulations move it to jump ahead for every process)
 -- ARGV[1] capacity   ARGV[2] tokens per ms   ARGV[3] cost
 -- ARGV[4] "charge" (optional): take the cost even into debt — the marketplace billed a request
---         more than we took for it (WB bills a 409 as 10) and the next sends must wait for it.
+--         more than we took for it (WB bills every 4xx answer, 429 aside, as 10) and the next
+--         sends must wait for it.
 --         "refund": give the cost back (tokens taken for a request that was not sent).
 --         "spare": take the cost only if ARGV[5] tokens are left after it (a read-back that
 --         must never take what a push could use); else answer the ms until they would be.
