@@ -5,12 +5,11 @@ answers HTTP 200 even when items fail, so every item's ``updated``/``errors`` is
 (offer, warehouse) may change at most once per 30 s (item error ``TOO_MANY_REQUESTS`` /
 ``Stock is updated too frequently`` -> THROTTLED), other item errors are final (REJECTED).
 
-Read-back (:meth:`OzonClient.read_stock`) takes offer ids, but the only per-warehouse stock
-method, ``/v1/product/info/stocks-by-warehouse/fbs``, takes Ozon SKUs, and
-``/v4/product/info/stocks`` (which takes offer ids) sums a warehouse *type* over all warehouses
-(``warehouse_ids`` lists every warehouse that ever held the item). So it costs two calls: v4
-resolves offer_id -> sku, then the per-warehouse method gives ``present``/``reserved`` for the
-configured warehouse. Ozon reserves for its own postings: ``present = pushed stock + reserved``.
+Read-back (:meth:`OzonClient.read_stock`) lives in :mod:`inventory_engine.channels.ozon_read`:
+``/v2/product/info/stocks-by-warehouse/fbs`` by offer id (default), or the v1 pair (v4 info
+resolves offer_id -> sku, then the v1 per-warehouse method), per ``stock_read_api``. Ozon
+reserves for its own postings and the pushed ``stock`` excludes them, so read-back compares
+the sellable figure (``free_stock``, else ``present - reserved``).
 
 Postings (FBS orders) are polled with ``/v3/posting/fbs/list`` filtered on
 ``last_changed_status_date``; ``/v3/posting/fbs/unfulfilled/list`` is the safety net for late
@@ -21,7 +20,7 @@ answer models live in :mod:`inventory_engine.channels.ozon_models`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -40,20 +39,18 @@ from inventory_engine.channels.base import (
     OrdersPage,
     PushResult,
     StockUpdate,
-    chunks,
     push_with_local_checks,
 )
 from inventory_engine.channels.http import parse_answer, send, utcnow
 from inventory_engine.channels.ozon_models import (
     GetAnswer,
-    InfoAnswer,
-    InfoItem,
     ListAnswer,
     Posting,
     StockResult,
     StocksAnswer,
-    WarehouseAnswer,
 )
+from inventory_engine.channels.ozon_read import StockReadApi
+from inventory_engine.channels.ozon_read import read_stock as read_ozon_stock
 from inventory_engine.config import OzonSettings
 from inventory_engine.domain.status_rules import ozon_action, ozon_unrecognised
 
@@ -66,11 +63,6 @@ STOCK_CEILING = 1_000_000
 """Ozon refuses ``stock`` >= this with item error ``STOCK_TOO_BIG`` (must be < 1 000 000)."""
 ITEM_WINDOW_S = 30.0
 """One (offer, warehouse) pair may be updated once per 30 s; a THROTTLED item waits this long."""
-INFO_PAGE_LIMIT = 1_000
-"""``limit`` of ``/v4/product/info/stocks`` (1..1000), also the offer ids per filter."""
-READ_SKU_CHUNK = 100
-"""SKUs per ``/v1/product/info/stocks-by-warehouse/fbs``; Ozon documents no maximum, so keep it
-at the push batch size (UNCONFIRMED)."""
 ORDERS_PAGE_LIMIT = 1_000
 """``limit`` of the posting lists (1..1000)."""
 FIRST_POLL_WINDOW = timedelta(hours=24)
@@ -87,8 +79,6 @@ MAX_PAGES = 50
 """Guard against a paging loop that never ends (50 000 postings or products)."""
 
 STOCKS_PATH = "/v2/products/stocks"
-STOCKS_INFO_PATH = "/v4/product/info/stocks"
-STOCKS_BY_WAREHOUSE_PATH = "/v1/product/info/stocks-by-warehouse/fbs"
 POSTINGS_LIST_PATH = "/v3/posting/fbs/list"
 POSTINGS_UNFULFILLED_PATH = "/v3/posting/fbs/unfulfilled/list"
 POSTING_GET_PATH = "/v3/posting/fbs/get"
@@ -130,6 +120,7 @@ class OzonClient:
         client_id: str,
         api_key: SecretStr,
         warehouse_id: int,
+        stock_read_api: StockReadApi = "v2",
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         """Build a client on an ``httpx.Client`` whose ``base_url`` is the Seller API host.
@@ -140,11 +131,13 @@ class OzonClient:
             client_id: the seller's ``Client-Id``.
             api_key: the ``Api-Key``; read only to build each request's headers.
             warehouse_id: the FBS warehouse stock is pushed to and read from.
+            stock_read_api: read-back method version (see :mod:`.ozon_read`).
             now: aware UTC clock, for the posting windows and cursors.
         """
         self.http = http
         self.name = name
         self.warehouse_id = warehouse_id
+        self.stock_read_api: StockReadApi = stock_read_api
         self._client_id = client_id
         self._api_key = api_key
         self._now = now
@@ -158,6 +151,7 @@ class OzonClient:
             client_id=settings.client_id,
             api_key=settings.api_key,
             warehouse_id=settings.warehouse_id,
+            stock_read_api=settings.stock_read_api,
         )
 
     def __repr__(self) -> str:
@@ -218,50 +212,16 @@ class OzonClient:
     def read_stock(self, item_ids: Sequence[str]) -> dict[str, ChannelStock]:
         """What Ozon shows for these offers on the configured warehouse.
 
-        ``sellable`` is ``present - reserved`` (the figure comparable with what was pushed).
-        An offer Ozon does not know, or has no SKU for yet, is left out; a known SKU with no
-        row for this warehouse reads as 0 (Ozon lists only warehouses that hold stock).
+        ``sellable`` is what a push would have set (``free_stock``, else ``present -
+        reserved``). Which offers are left out or read as 0 depends on the method version
+        (:mod:`inventory_engine.channels.ozon_read`).
 
         Raises:
             ChannelRateLimitedError, ChannelUnavailableError, ChannelRejectedError, PayloadError.
         """
-        offer_by_sku: dict[int, str] = {}
-        wanted = list(dict.fromkeys(item_ids))
-        for chunk in chunks(wanted, INFO_PAGE_LIMIT):
-            asked = set(chunk)
-            for item in self._info_items(chunk):
-                sku = _fbs_sku(item)
-                if sku and item.offer_id in asked:
-                    offer_by_sku[sku] = item.offer_id
-        found = {
-            offer: ChannelStock(offer, sellable=0, present=0, reserved=0)
-            for offer in offer_by_sku.values()
-        }
-        for skus in chunks(list(offer_by_sku), READ_SKU_CHUNK):
-            body = {"sku": [str(sku) for sku in skus]}
-            answer = self._parse(WarehouseAnswer, self._request(STOCKS_BY_WAREHOUSE_PATH, body))
-            for row in answer.result:
-                offer = offer_by_sku.get(row.sku)
-                if offer is None or row.warehouse_id != self.warehouse_id:
-                    continue
-                present = (found[offer].present or 0) + row.present
-                reserved = (found[offer].reserved or 0) + row.reserved
-                found[offer] = ChannelStock(offer, present - reserved, present, reserved)
-        return found
-
-    def _info_items(self, offer_ids: list[str]) -> Iterator[InfoItem]:
-        cursor = ""
-        for _ in range(MAX_PAGES):
-            body = {
-                "cursor": cursor,
-                "filter": {"offer_id": offer_ids, "visibility": "ALL"},
-                "limit": INFO_PAGE_LIMIT,
-            }
-            page = self._parse(InfoAnswer, self._request(STOCKS_INFO_PATH, body))
-            yield from page.items
-            if not page.items or not page.cursor or page.cursor == cursor:
-                return
-            cursor = page.cursor
+        return read_ozon_stock(
+            self.stock_read_api, self._request, self._parse, self.warehouse_id, item_ids
+        )
 
     # -- orders ----------------------------------------------------------------------------------
 
@@ -426,12 +386,6 @@ def _rate_limit_retry(response: httpx.Response | None) -> float | None:
     if body.get("code") == RATE_LIMIT_CODE or RATE_LIMIT_MESSAGE in message:
         return DEFAULT_RETRY_S
     return None
-
-
-def _fbs_sku(item: InfoItem) -> int:
-    skus = [s.sku for s in item.stocks if s.sku > 0]
-    fbs = [s.sku for s in item.stocks if s.sku > 0 and s.type.lower() == "fbs"]
-    return (fbs or skus or [0])[0]
 
 
 def _order_from_posting(posting: Posting) -> ChannelOrder:

@@ -57,6 +57,23 @@ class WarehouseAnswer(OzonModel):
     result: list[WarehouseStock] = []
 
 
+class WarehouseProduct(OzonModel):
+    """A ``/v2/product/info/stocks-by-warehouse/fbs`` row (one offer on one warehouse)."""
+
+    offer_id: str = ""
+    sku: int = 0
+    warehouse_id: int = 0
+    present: int = 0
+    reserved: int = 0
+    free_stock: int | None = None
+
+
+class WarehouseV2Answer(OzonModel):
+    cursor: str = ""
+    has_next: bool = False
+    products: list[WarehouseProduct] = []
+
+
 class Product(OzonModel):
     sku: int
     quantity: int

@@ -215,6 +215,11 @@ def create_app(
             api(stock.stocks_by_warehouse),
             methods=["POST"],
         ),
+        Route(
+            "/v2/product/info/stocks-by-warehouse/fbs",
+            api(stock.stocks_by_warehouse_v2),
+            methods=["POST"],
+        ),
         Route("/v3/posting/fbs/list", api(postings.list_postings), methods=["POST"]),
         Route("/v3/posting/fbs/unfulfilled/list", api(postings.list_unfulfilled), methods=["POST"]),
         Route("/v3/posting/fbs/get", api(postings.get_posting), methods=["POST"]),

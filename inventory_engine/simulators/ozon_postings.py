@@ -235,6 +235,24 @@ class PostingBook:
             for warehouse, present, reserved in self._pairs(product)
         ]
 
+    def warehouse_products(self, products: list[SimProduct]) -> list[dict[str, Any]]:
+        """``/v2/product/info/stocks-by-warehouse/fbs`` rows: per product and warehouse, with
+        ``free_stock`` = ``present - reserved`` (what a push set)."""
+        return [
+            {
+                "offer_id": product.offer_id,
+                "product_id": product.product_id,
+                "sku": product.sku,
+                "warehouse_id": warehouse,
+                "warehouse_name": self.warehouses.get(warehouse, ""),
+                "present": present,
+                "reserved": reserved,
+                "free_stock": present - reserved,
+            }
+            for product in products
+            for warehouse, present, reserved in self._pairs(product)
+        ]
+
     def stock_rows(self) -> list[dict[str, Any]]:
         return [
             {

@@ -5,7 +5,11 @@
 per Client-Id (else HTTP 429, violation ``rate_limit``), and one update per (offer, warehouse)
 per ``item_window_s`` (else item error ``TOO_MANY_REQUESTS`` inside HTTP 200, violation
 ``item_frequency``). ``/v4/product/info/stocks`` and
-``/v1/product/info/stocks-by-warehouse/fbs`` read back ``present`` and ``reserved``.
+``/v1/product/info/stocks-by-warehouse/fbs`` read back ``present`` and ``reserved``;
+``/v2/product/info/stocks-by-warehouse/fbs`` (its successor, March 2026) takes ``offer_id``
+and/or ``sku`` lists, a required ``limit`` (1..1000 here: Ozon's maximum is UNCONFIRMED) and a
+``cursor``, and answers ``products[]`` with ``free_stock`` besides, plus ``has_next``/``cursor``.
+Both versions are served (an account may still be on either in a test).
 """
 
 from __future__ import annotations
@@ -156,3 +160,31 @@ class OzonStockApi:
         if not isinstance(skus, list) or not all(str(s).isdigit() for s in skus):
             raise BadRequestError("sku: list of SKUs is required")
         return JSONResponse({"result": self.book.warehouse_rows({int(s) for s in skus})})
+
+    async def stocks_by_warehouse_v2(self, body: dict[str, Any]) -> Response:
+        """``POST /v2/product/info/stocks-by-warehouse/fbs``: rows of the named products, one
+        per product and warehouse, in cursor pages of ``limit`` rows."""
+        limit = page_limit(body)
+        offers = _string_list(body, "offer_id")
+        skus = _string_list(body, "sku")
+        if not offers and not skus:
+            raise BadRequestError("offer_id or sku: at least one value is required")
+        if not all(s.isdigit() for s in skus):
+            raise BadRequestError("sku: list of SKUs is required")
+        chosen = [p for p in self.book.products.all() if p.offer_id in offers or str(p.sku) in skus]
+        rows = self.book.warehouse_products(chosen)
+        cursor = body.get("cursor") or "0"
+        start = int(cursor) if isinstance(cursor, str) and cursor.isdigit() else 0
+        page = rows[start : start + limit]
+        following = start + len(page)
+        has_next = following < len(rows)
+        return JSONResponse(
+            {"cursor": str(following) if has_next else "", "has_next": has_next, "products": page}
+        )
+
+
+def _string_list(body: dict[str, Any], key: str) -> set[str]:
+    values = body.get(key) or []
+    if not isinstance(values, list):
+        raise BadRequestError(f"{key}: must be a list")
+    return {str(v) for v in values}

@@ -32,6 +32,7 @@ from inventory_engine.channels.ozon import (
     POLL_OVERLAP,
     OzonClient,
 )
+from inventory_engine.channels.ozon_read import StockReadApi
 from inventory_engine.config import OzonSettings
 from inventory_engine.domain.models import OrderAction
 from tests.contract import validate_request
@@ -44,7 +45,9 @@ NOW = datetime(2025, 8, 25, 12, 0, 0, tzinfo=UTC)
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def make_client(handler: Handler, *, now: datetime = NOW) -> tuple[OzonClient, list[httpx.Request]]:
+def make_client(
+    handler: Handler, *, now: datetime = NOW, read_api: StockReadApi = "v2"
+) -> tuple[OzonClient, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
     def recording(request: httpx.Request) -> httpx.Response:
@@ -61,6 +64,7 @@ def make_client(handler: Handler, *, now: datetime = NOW) -> tuple[OzonClient, l
         client_id=CLIENT_ID,
         api_key=SecretStr(API_KEY),
         warehouse_id=WAREHOUSE,
+        stock_read_api=read_api,
         now=lambda: now,
     )
     return client, seen
@@ -113,6 +117,12 @@ def test_ozon_client_from_settings():
     )
     client = OzonClient.from_settings(settings, httpx.Client())
     assert (client.name, client.warehouse_id) == ("ozon", WAREHOUSE)
+    # v1 by-warehouse was switched off on 7 Apr 2026: the v2 method is the default.
+    assert client.stock_read_api == "v2"
+    v1 = OzonClient.from_settings(
+        settings.model_copy(update={"stock_read_api": "v1"}), httpx.Client()
+    )
+    assert v1.stock_read_api == "v1"
 
 
 # -- push --------------------------------------------------------------------------------------
@@ -329,7 +339,7 @@ def wh_row(sku: int, present: int, reserved: int, warehouse: int = WAREHOUSE) ->
 def test_ozon_read_stock_resolves_skus_then_reads_the_warehouse():
     info = {"cursor": "", "total": 2, "items": [info_item("A", 11), info_item("B", 22)]}
     rows = [wh_row(11, 12, 2), wh_row(11, 500, 0, warehouse=999), wh_row(22, 3, 0)]
-    client, seen = make_client(read_handler([info], rows))
+    client, seen = make_client(read_handler([info], rows), read_api="v1")
     stock = client.read_stock(["A", "B", "UNKNOWN"])
     assert set(stock) == {"A", "B"}
     assert (stock["A"].sellable, stock["A"].present, stock["A"].reserved) == (10, 12, 2)
@@ -345,7 +355,7 @@ def test_ozon_read_stock_resolves_skus_then_reads_the_warehouse():
 
 def test_ozon_read_stock_known_sku_without_warehouse_row_reads_zero():
     info = {"cursor": "", "items": [info_item("A", 11)]}
-    client, _ = make_client(read_handler([info], [wh_row(11, 5, 0, warehouse=1)]))
+    client, _ = make_client(read_handler([info], [wh_row(11, 5, 0, warehouse=1)]), read_api="v1")
     stock = client.read_stock(["A"])
     assert (stock["A"].sellable, stock["A"].present, stock["A"].reserved) == (0, 0, 0)
 
@@ -364,7 +374,9 @@ def test_ozon_read_stock_follows_the_v4_cursor_and_prefers_the_fbs_sku():
         },
         {"cursor": "c2", "items": []},
     ]
-    client, seen = make_client(read_handler(pages, [wh_row(11, 1, 0), wh_row(22, 2, 0)]))
+    client, seen = make_client(
+        read_handler(pages, [wh_row(11, 1, 0), wh_row(22, 2, 0)]), read_api="v1"
+    )
     stock = client.read_stock(["A", "B"])
     assert {k: v.sellable for k, v in stock.items()} == {"A": 1, "B": 2}
     assert [body(r).get("cursor") for r in seen[:3]] == ["", "c1", "c2"]
@@ -372,9 +384,65 @@ def test_ozon_read_stock_follows_the_v4_cursor_and_prefers_the_fbs_sku():
 
 
 def test_ozon_read_stock_of_unknown_offers_skips_the_second_call():
-    client, seen = make_client(read_handler([{"cursor": "", "items": []}], []))
+    client, seen = make_client(read_handler([{"cursor": "", "items": []}], []), read_api="v1")
     assert client.read_stock(["NOPE"]) == {}
     assert [r.url.path for r in seen] == ["/v4/product/info/stocks"]
+
+
+def v2_row(offer: str, present: int, reserved: int, **extra: Any) -> dict[str, Any]:
+    row = {"offer_id": offer, "sku": 1, "warehouse_id": WAREHOUSE, "present": present}
+    return row | {"reserved": reserved, "warehouse_name": "Main"} | extra
+
+
+def v2_handler(pages: list[dict[str, Any]]) -> Handler:
+    answers = iter(pages)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v4/product/info/stocks":  # offers without any row
+            return httpx.Response(200, json={"cursor": "", "items": [info_item("C", 33)]})
+        assert request.url.path == "/v2/product/info/stocks-by-warehouse/fbs"
+        return httpx.Response(200, json=next(answers))
+
+    return handler
+
+
+def test_ozon_read_stock_v2_asks_by_offer_id_and_follows_the_cursor():
+    pages = [
+        {"cursor": "c1", "has_next": True, "products": [v2_row("A", 12, 2, free_stock=10)]},
+        {
+            "cursor": "",
+            "has_next": False,
+            "products": [v2_row("B", 3, 0), v2_row("A", 500, 0, warehouse_id=999)],
+        },
+    ]
+    client, seen = make_client(v2_handler(pages))
+    stock = client.read_stock(["A", "B", "UNKNOWN", "A"])
+    assert {k: (v.sellable, v.present, v.reserved) for k, v in stock.items()} == {
+        "A": (10, 12, 2),
+        "B": (3, 3, 0),
+    }
+    assert [body(r) for r in seen] == [
+        {"cursor": "", "limit": 100, "offer_id": ["A", "B", "UNKNOWN"]},
+        {"cursor": "c1", "limit": 100, "offer_id": ["A", "B", "UNKNOWN"]},
+        # Only the offer without any row is looked up (known: 0; unknown: left out).
+        {"cursor": "", "filter": {"offer_id": ["UNKNOWN"], "visibility": "ALL"}, "limit": 1000},
+    ]
+
+
+def test_ozon_read_stock_v2_sellable_is_free_stock_else_present_minus_reserved():
+    rows = [v2_row("A", 12, 2, free_stock=9), v2_row("B", 12, 2), v2_row("D", 4, 0, warehouse_id=7)]
+    client, _ = make_client(v2_handler([{"products": rows}]))
+    stock = client.read_stock(["A", "B", "C", "D", "E"])
+    # D: rows only elsewhere; C: no row at all but an SKU in v4 -> both 0 here. E: unknown.
+    assert {k: v.sellable for k, v in stock.items()} == {"A": 9, "B": 10, "C": 0, "D": 0}
+    assert (stock["D"].present, stock["D"].reserved) == (0, 0)
+
+
+def test_ozon_read_stock_v2_chunks_offer_ids_by_100():
+    client, seen = make_client(lambda request: httpx.Response(200, json={"products": []}))
+    assert client.read_stock([f"O{i}" for i in range(250)]) == {}
+    v2 = [r for r in seen if r.url.path == "/v2/product/info/stocks-by-warehouse/fbs"]
+    assert [len(body(r)["offer_id"]) for r in v2] == [100, 100, 50]
 
 
 # -- postings ----------------------------------------------------------------------------------
