@@ -108,7 +108,7 @@ class DriftWatch:
         self.channel = channel
         self.interval_s = interval_s
         self.targets = ChannelTargets(engine, channel)
-        self.limits = read_limits(self.targets.settings.kind)
+        self.limits = read_limits(self.targets.settings.kind, self.targets.settings)
         self.pacer = pacer or ReadPacer(engine.client, account=engine.settings.account)
         self.owner = owner or f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self.keys = engine.ledger.keys

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import redis
@@ -21,16 +21,18 @@ import redis
 from inventory_engine.channels.base import (
     ChannelClient,
     ChannelRateLimitedError,
+    ChannelRejectedError,
     ChannelStock,
     ChannelUnavailableError,
     chunks,
 )
+from inventory_engine.config import ChannelSettings
 from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.errors import ConfigError
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.redis_io import redis_errors, wall_clock_ms
 from inventory_engine.ledger.scripts import lua_source
-from inventory_engine.sync.limits import LIMITS
+from inventory_engine.sync.limits import LIMITS, effective_limits
 
 _T = TypeVar("_T")
 
@@ -85,11 +87,24 @@ MAX_WAIT_S = 60.0
 """Longest single wait for a rate-limited channel; a longer ask ends the read with its error."""
 
 
-def read_limits(kind: str) -> ReadLimits:
-    """Raises ConfigError for a kind that cannot be read back."""
+def read_limits(kind: str, settings: ChannelSettings | None = None) -> ReadLimits:
+    """The kind's read-back pacing; with the channel's ``settings``, its ``limits`` table
+    applied (``read_per_minute``; WB: the effective push bucket, which reads share).
+
+    Raises:
+        ConfigError: a kind that cannot be read back.
+    """
     if kind not in READ_LIMITS:
         raise ConfigError(f"channels of kind {kind!r} cannot be read back")
-    return READ_LIMITS[kind]
+    limits = READ_LIMITS[kind]
+    if settings is None:
+        return limits
+    if limits.shared_with_push:
+        push = effective_limits(settings)
+        return replace(limits, capacity=push.bucket_capacity, rate_per_s=push.bucket_rate_per_s)
+    if settings.limits.read_per_minute is not None:
+        return replace(limits, rate_per_s=settings.limits.read_per_minute / 60)
+    return limits
 
 
 class ReadPacer:
@@ -149,6 +164,13 @@ class ReadPacer:
             self.requests += limits.requests_per_page
         return wait_ms
 
+    def _charge(self, channel: str, limits: ReadLimits, cost: int) -> None:
+        with redis_errors():
+            self._take(
+                keys=[self.bucket_key(channel, limits), self.keys.clock_offset],
+                args=[limits.capacity, limits.rate_per_s / 1000, cost, "charge"],
+            )
+
     def call(self, channel: str, limits: ReadLimits, items: int, request: Callable[[], _T]) -> _T:
         """``request()`` once paid for; "slow down" and outages are waited out a few times.
 
@@ -158,15 +180,26 @@ class ReadPacer:
 
         def paid() -> _T:
             self.take(channel, limits, items)
-            return request()
+            try:
+                return request()
+            except ChannelRejectedError as exc:
+                if exc.billed_extra:  # WB bills a refused read as 10 requests
+                    self._charge(channel, limits, exc.billed_extra)
+                raise
 
         return with_retries(paid, sleep=self.sleep)
 
     def read_stock(
-        self, channel: str, kind: str, client: ChannelClient, item_ids: Sequence[str]
+        self,
+        channel: str,
+        kind: str,
+        client: ChannelClient,
+        item_ids: Sequence[str],
+        settings: ChannelSettings | None = None,
     ) -> Iterator[tuple[list[str], dict[str, ChannelStock]]]:
-        """Each page of ids with what the channel shows for them (missing ids left out)."""
-        limits = read_limits(kind)
+        """Each page of ids with what the channel shows for them (missing ids left out);
+        paced by the channel's own limits when its ``settings`` are given."""
+        limits = read_limits(kind, settings)
         for page in chunks(list(item_ids), limits.page_size):
             yield (
                 page,

@@ -170,7 +170,9 @@ def _check_channel(
 ) -> None:
     client = engine.channel(targets.name)
     sku_of = {item_id: sku for sku, item_id in listed}
-    pages = pacer.read_stock(targets.name, targets.settings.kind, client, list(sku_of))
+    pages = pacer.read_stock(
+        targets.name, targets.settings.kind, client, list(sku_of), targets.settings
+    )
     for page, shown in pages:
         skus = [sku_of[item_id] for item_id in page]
         marks = targets.marks(skus)  # after the read: a change meanwhile shows as pending
