@@ -5,8 +5,10 @@ Behaves as reference §2 and the official specs say WB does:
 * ``PUT /api/v3/stocks/{warehouseId}``: 1..1000 items, ``amount`` <= 100000, 204 on success,
   409 with a list of per-item errors (``UploadDataLimit``, ``NotFound`` for a chrtId outside the
   catalog, ``StoreIsProcessing``). Field names are **not** validated, exactly like WB: an item
-  without ``chrtId``/``amount`` (say ``sku``/``quantity``) is skipped, the answer is still 204,
-  and ``state.counters["ignored_items"]`` counts it so tests can see the silent no-op.
+  without ``chrtId``/``amount`` (say ``quantity``) is skipped, the answer is still 204, and
+  ``state.counters["ignored_items"]`` counts it so tests can see the silent no-op. The one
+  exception is ``sku``, the barcode field WB dropped in 2026: after that cut-off WB answers 400
+  to a body still sending it (reference §9), and so does the simulator (billed as 10).
 * ``POST /api/v3/stocks/{warehouseId}``: read back.
 * ``GET /api/v3/orders/new``, ``GET /api/v3/orders``, ``POST /api/v3/orders/status`` (the engine
   never cancels a WB task, so the cancel method is left out).
@@ -66,6 +68,8 @@ ITEM_MESSAGES = {
     "StoreIsProcessing": "The store is processing",
 }
 """Messages of WB's 409 examples."""
+SKU_UPLOAD_DISABLED = "Uploading stock is not allowed by 'sku'. Please use the 'chrtId' key"
+"""WB's 400 example ``SKUUploadDisabled`` (the stocks spec, Aug 2026)."""
 DAY_S = 86_400
 
 
@@ -229,6 +233,10 @@ class WildberriesSimulator:
             return JSONResponse(
                 [{"code": "StoreIsProcessing", "message": ITEM_MESSAGES["StoreIsProcessing"]}], 409
             )
+        if any("sku" in i for i in stocks):
+            # WB 2026: chrtId is the only item id the stock methods take.
+            self.state.violation("sku_field")
+            return _error(400, "SKUUploadDisabled", SKU_UPLOAD_DISABLED)
         named = [i for i in stocks if "chrtId" in i and "amount" in i]
         if any(
             not is_int(i["chrtId"]) or not is_int(i["amount"]) or i["amount"] < 0 for i in named

@@ -285,13 +285,29 @@ def put_stocks(raw: httpx.Client, body: Any, warehouse: int = WAREHOUSE) -> http
 def test_simulator_unknown_field_names_get_204_and_change_nothing(
     raw: httpx.Client, sim: WildberriesSimulator
 ) -> None:
-    body = {"stocks": [{"sku": "2042688657617", "amount": 5}, {"chrtId": 1001, "quantity": 5}]}
+    body = {"stocks": [{"barcode": "2042688657617", "amount": 5}, {"chrtId": 1001, "quantity": 5}]}
 
     response = put_stocks(raw, body)
 
     assert response.status_code == 204
     assert sim.state.stock == {}
     assert sim.state.counters["ignored_items"] == 2
+    validate_response("wildberries_stocks", response.request, response)
+
+
+def test_simulator_refuses_the_dropped_sku_field_with_400_sku_upload_disabled(
+    raw: httpx.Client, sim: WildberriesSimulator
+) -> None:
+    # WB 2026: chrtId is the only item id; a body still sending sku is a 400 (spec example
+    # SKUUploadDisabled), not the silent 204 other unknown names get.
+    body = {"stocks": [{"sku": "2042688657617", "amount": 5}, {"chrtId": 1001, "amount": 5}]}
+
+    response = put_stocks(raw, body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "SKUUploadDisabled"
+    assert sim.state.stock == {}
+    assert sim.state.violations["sku_field"] == 1
     validate_response("wildberries_stocks", response.request, response)
 
 
