@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from inventory_engine.channels import ozon, webhook, wildberries, yandex_market
+from inventory_engine.channels import ozon, ozon_read, webhook, wildberries, yandex_market
 from inventory_engine.cli_operate.common import (
     ConfigOption,
     JsonOption,
@@ -32,11 +32,11 @@ from inventory_engine.sync.limits import effective_limits
 
 channels_app = typer.Typer(help="The configured sales channels.", no_args_is_help=True)
 
-CLIENT_MODULES: dict[str, ModuleType] = {
-    "ozon": ozon,
-    "wildberries": wildberries,
-    "yandex_market": yandex_market,
-    "webhook": webhook,
+CLIENT_MODULES: dict[str, tuple[ModuleType, ...]] = {
+    "ozon": (ozon, ozon_read),
+    "wildberries": (wildberries,),
+    "yandex_market": (yandex_market,),
+    "webhook": (webhook,),
 }
 """Where each kind's client keeps its method paths (``*_PATH`` constants)."""
 _API_WORDS = ("version", "api", "path")
@@ -122,16 +122,12 @@ def _api(settings: ChannelSettings) -> dict[str, Any]:
         for name in type(settings).model_fields
         if any(word in name for word in _API_WORDS) and name != "api_key"
     }
-    module = CLIENT_MODULES.get(settings.kind)
-    paths = (
-        {
-            name.removesuffix("_PATH").lower(): value
-            for name, value in sorted(vars(module).items())
-            if name.endswith("_PATH") and isinstance(value, str)
-        }
-        if module is not None
-        else {}
-    )
+    paths = {
+        name.removesuffix("_PATH").lower(): value
+        for module in CLIENT_MODULES.get(settings.kind, ())
+        for name, value in sorted(vars(module).items())
+        if name.endswith("_PATH") and isinstance(value, str)
+    }
     return {"settings": versions, "endpoints": paths}
 
 
