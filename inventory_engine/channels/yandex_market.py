@@ -7,7 +7,13 @@ Endpoints (``shared/specs/yandex-market-subset.json``, reference §3):
   batch. A ``400`` refuses the whole batch: YM answers ``{"status": "ERROR", "errors": [...]}``
   without saying which SKU was wrong, so the client checks locally what YM would refuse (count
   range, SKU pattern) and returns those as REJECTED items instead of sending them.
-* ``POST /v2/campaigns/{campaignId}/offers/stocks``: the read-back.
+* ``POST /v3/businesses/{businessId}/offers/stocks/update`` (``stock_api = "v3"``, added by
+  YM on 29 Jul 2026, only for cabinets without warehouse groups): ``skuItems`` of
+  ``{sku, partnerWarehouseId, count, updatedAt}``, 1..2000 unique (sku, warehouse) pairs, 50
+  requests per minute. Its answer is taken as the v2 one (``{"status": "OK"}``; UNCONFIRMED).
+* ``POST /v2/campaigns/{campaignId}/offers/stocks``: the read-back, ``offerIds`` 100 at a time
+  (read methods' page ``limit`` was cut from 200 to 100 on 4 Aug 2026; this keeps every
+  answer within one page either way, and the page token is followed if one comes).
 * ``POST /v1/businesses/{businessId}/orders``: the order feed, polled by update time.
 
 Yandex Market signals every limit with HTTP 420 "Enhance Your Calm"; the time the limit lifts is
@@ -22,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -54,6 +60,9 @@ from inventory_engine.domain.status_rules import yandex_market_action, yandex_ma
 BASE_URL = "https://api.partner.market.yandex.ru"
 STOCKS_PATH = "/v2/campaigns/{campaign_id}/offers/stocks"
 """PUT pushes stock, POST reads it back (same path, two operations)."""
+STOCKS_V3_PATH = "/v3/businesses/{business_id}/offers/stocks/update"
+"""POST pushes stock per (sku, partner warehouse), for cabinets without warehouse groups."""
+StockApi = Literal["v2", "v3"]
 ORDERS_PATH = "/v1/businesses/{business_id}/orders"
 API_KEY_HEADER = "Api-Key"
 
@@ -63,11 +72,11 @@ MAX_COUNT = 2_000_000_000
 """Largest ``count`` YM accepts (spec ``maximum``); above it the whole batch would get a 400."""
 SKU_PATTERN = re.compile(r"^(?=.*\S.*)[^\x00-\x08\x0A-\x1f\x7f]{1,255}$")
 """``ShopSku`` pattern from the spec: one bad SKU would make YM refuse the whole batch."""
-READ_MAX_OFFER_IDS = 500
-"""``offerIds`` per read-back call. With ``offerIds`` the spec says to send no ``limit`` or
-``pageToken``: the list comes back whole."""
+READ_MAX_OFFER_IDS = 100
+"""``offerIds`` per read-back (spec: 500, sent without ``limit``): 100 keeps each answer within
+the page maximum YM set on 4 Aug 2026, should YM page it anyway."""
 ORDERS_PAGE_LIMIT = 50
-"""``limit`` of the orders list (spec maximum 50)."""
+"""``limit`` of the orders list (spec maximum 50; read pages are ≤ 100 since 4 Aug 2026)."""
 ORDERS_MAX_WINDOW = timedelta(days=30)
 """Widest date range one orders query may ask for."""
 ORDERS_FIRST_LOOKBACK = timedelta(hours=24)
@@ -141,12 +150,23 @@ class YandexMarketClient:
         api_key: SecretStr,
         campaign_id: int,
         business_id: int,
+        stock_api: StockApi = "v2",
+        warehouse_id: int | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``stock_api`` picks the push method; v3 needs ``warehouse_id`` (partner warehouse).
+
+        Raises:
+            ValueError: ``stock_api = "v3"`` without a ``warehouse_id``.
+        """
+        if stock_api == "v3" and warehouse_id is None:
+            raise ValueError("Yandex Market stock_api v3 needs the partner warehouse_id")
         self.http = http
         self.name = name
         self.campaign_id = campaign_id
         self.business_id = business_id
+        self.stock_api: StockApi = stock_api
+        self.warehouse_id = warehouse_id
         self._api_key = api_key
         self._clock = clock
 
@@ -161,6 +181,8 @@ class YandexMarketClient:
             api_key=settings.api_key,
             campaign_id=settings.campaign_id,
             business_id=settings.business_id,
+            stock_api=settings.stock_api,
+            warehouse_id=settings.warehouse_id,
         )
 
     def __repr__(self) -> str:
@@ -169,7 +191,7 @@ class YandexMarketClient:
     # -- stock ---------------------------------------------------------------------------------
 
     def push_stock(self, updates: Sequence[StockUpdate]) -> PushResult:
-        """Send absolute stock for up to 2000 offers in one PUT.
+        """Send absolute stock for up to 2000 offers in one request (v2 PUT or v3 POST).
 
         Items YM would refuse (count outside 0..2 000 000 000, a SKU breaking the ``ShopSku``
         pattern) come back REJECTED without being sent, so they cannot sink the batch.
@@ -193,14 +215,28 @@ class YandexMarketClient:
         # updatedAt is the push time: a later push always carries a later time, whatever YM
         # does with stale ones (UNCONFIRMED).
         updated_at = self._clock().isoformat(timespec="seconds")
-        body = {
-            "skus": [
-                {"sku": u.item_id, "items": [{"count": u.quantity, "updatedAt": updated_at}]}
-                for _, u in sent
-            ]
-        }
-        path = STOCKS_PATH.format(campaign_id=self.campaign_id)
-        answer = self._parse(self._send("PUT", path, json_body=body), ApiAnswer)
+        if self.stock_api == "v3":
+            method, path = "POST", STOCKS_V3_PATH.format(business_id=self.business_id)
+            body: dict[str, Any] = {
+                "skuItems": [
+                    {
+                        "sku": u.item_id,
+                        "partnerWarehouseId": self.warehouse_id,
+                        "count": u.quantity,
+                        "updatedAt": updated_at,
+                    }
+                    for _, u in sent
+                ]
+            }
+        else:
+            method, path = "PUT", STOCKS_PATH.format(campaign_id=self.campaign_id)
+            body = {
+                "skus": [
+                    {"sku": u.item_id, "items": [{"count": u.quantity, "updatedAt": updated_at}]}
+                    for _, u in sent
+                ]
+            }
+        answer = self._parse(self._send(method, path, json_body=body), ApiAnswer)
         if answer.status == "ERROR":
             # A 200 that says ERROR is not documented; retrying is the safe reading.
             code, message = _first_error(answer)
@@ -208,7 +244,7 @@ class YandexMarketClient:
         return {i: ItemResult(u, ItemOutcome.ACCEPTED) for i, u in sent}
 
     def read_stock(self, item_ids: Sequence[str]) -> dict[str, ChannelStock]:
-        """What YM shows for these offers, 500 per request.
+        """What YM shows for these offers, 100 per request.
 
         ``sellable`` is the AVAILABLE count ("available for sale", already net of YM's own
         holds for its orders). Without AVAILABLE it is FIT − FREEZE (FIT is "available or

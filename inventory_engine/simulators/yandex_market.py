@@ -4,14 +4,17 @@ Marketplace routes (shapes per ``shared/specs/yandex-market-subset.json``):
 
 * ``PUT /v2/campaigns/{campaignId}/offers/stocks``: 1..2000 unique ``skus``, exactly one item
   each, ``count`` 0..2 000 000 000, 100 000 SKUs per minute (counted on ``req.skus``).
+* ``POST /v3/businesses/{businessId}/offers/stocks/update``: 1..2000 ``skuItems`` with unique
+  (``sku``, ``partnerWarehouseId``) pairs, 50 requests per minute (its own limit, 420 beyond).
 * ``POST /v2/campaigns/{campaignId}/offers/stocks``: the read-back (``offerIds`` ≤ 500, or
-  pages of ``limit`` ≤ 200).
+  pages of ``limit``: default 50, a larger ``limit`` than 100 is cut to 100, as YM does since
+  4 Aug 2026).
 * ``POST /v1/businesses/{businessId}/orders``: orders by id, status and date (≤ 30 days).
 
 Every error is YM's wrapper ``{"status": "ERROR", "errors": [{"code", "message"}]}``; every
 limit hit is HTTP 420 with ``X-RateLimit-Resource-*`` headers. The global "N parallel requests"
-limit counts requests in flight; the reference is UNCONFIRMED between 2 per login (docs crawl)
-and ``parallel-limit-value: 6`` (spec), so ``max_parallel`` defaults to the spec's 6.
+limit counts requests in flight per campaign or cabinet (by the path), 4 as YM's limits page
+says in 2026 ("Hit rate limit of 4 parallel requests for campaignId 12345").
 
 Choices where YM documents nothing: an offer outside the seeded catalog is refused with a 400
 for the whole batch (YM names no item either); with no catalog seeded every offer is accepted.
@@ -61,7 +64,12 @@ from inventory_engine.simulators.yandex_market_orders import (
     order_routes,
 )
 from inventory_engine.simulators.yandex_market_requests import BadRequestError, error_response
-from inventory_engine.simulators.yandex_market_stock_api import SKU_PATTERN, get_stocks, put_stocks
+from inventory_engine.simulators.yandex_market_stock_api import (
+    SKU_PATTERN,
+    get_stocks,
+    put_stocks,
+    update_stocks_v3,
+)
 from inventory_engine.simulators.yandex_market_store import ERROR_CODES, Market
 
 __all__ = [  # re-exported: these names lived here before the simulator was split by job
@@ -87,11 +95,13 @@ def _api(market: Market, handler: Handler) -> Callable[[Request], Awaitable[Resp
 
     async def endpoint(request: Request) -> Response:
         limit = market.config.max_parallel
-        if market.in_flight >= limit:
+        entity = _limited_entity(request)
+        if market.in_flight[entity] >= limit:
             market.state.violation("rate_limit")
             market.state.count("parallel_limited")
-            return market.limited(f"Hit rate limit of {limit} parallel requests", limit, 1)
-        market.in_flight += 1
+            message = f"Hit rate limit of {limit} parallel requests for {entity}"
+            return market.limited(message, limit, 1)
+        market.in_flight[entity] += 1
         try:
             failure = await injected_failure(
                 market.faults,
@@ -111,9 +121,17 @@ def _api(market: Market, handler: Handler) -> Callable[[Request], Awaitable[Resp
                 market.state.violation(exc.violation)
                 return error_response(400, "BAD_REQUEST", exc.message)
         finally:
-            market.in_flight -= 1
+            market.in_flight[entity] -= 1
 
     return endpoint
+
+
+def _limited_entity(request: Request) -> str:
+    """What YM's parallel limit counts on: the campaign or the cabinet named in the path."""
+    for name in ("campaignId", "businessId"):
+        if name in request.path_params:
+            return f"{name} {request.path_params[name]}"
+    return "login"
 
 
 def _offer_routes(market: Market) -> list[Route]:
@@ -148,6 +166,11 @@ def create_app(
     routes = [
         Route(stocks, _api(market, put_stocks), methods=["PUT"]),
         Route(stocks, _api(market, get_stocks), methods=["POST"]),
+        Route(
+            "/v3/businesses/{businessId}/offers/stocks/update",
+            _api(market, update_stocks_v3),
+            methods=["POST"],
+        ),
         Route("/v1/businesses/{businessId}/orders", _api(market, list_orders), methods=["POST"]),
         *_offer_routes(market),
         *order_routes(market.book),

@@ -28,10 +28,17 @@ class YandexMarketSimConfig:
     max_count: int = 2_000_000_000
     skus_per_window: int = 100_000
     window_s: float = 60.0
+    v3_requests_per_window: int = 50
+    """``POST /v3/businesses/{id}/offers/stocks/update``: 50 requests per ``window_s``."""
     read_offers_per_window: int = 100_000
     orders_requests_per_window: int = 10_000
     orders_window_s: float = 3_600.0
-    max_parallel: int = 6
+    max_parallel: int = 4
+    """Requests in flight per campaign (``/campaigns/{id}/...``) or cabinet
+    (``/businesses/{id}/...``); YM's limits page (2026): four, 420 beyond."""
+    max_read_limit: int = 100
+    """Read methods' page ``limit``: larger values are cut to it (YM, 4 Aug 2026)."""
+    default_read_limit: int = 50
     max_read_offer_ids: int = 500
     max_order_ids: int = 50
     max_period_days: int = 30

@@ -5,8 +5,14 @@
   (counted on ``req.skus``). An offer outside the seeded catalog is refused with a 400 for the
   whole batch (YM documents nothing here, nor names the item); with no catalog seeded every
   offer is accepted.
+* ``POST /v3/businesses/{businessId}/offers/stocks/update``: 1..``max_skus`` ``skuItems``
+  ``{sku, partnerWarehouseId, count, updatedAt}`` with unique (sku, warehouse) pairs,
+  ``v3_requests_per_window`` requests per ``window_s`` (420 beyond). The warehouse must be the
+  store's (else 400; YM's wording is UNCONFIRMED); it answers ``{"status": "OK"}`` as v2 does
+  (UNCONFIRMED). Entries are checked as the v2 ones are.
 * ``POST /v2/campaigns/{campaignId}/offers/stocks``: the read-back (``offerIds`` ≤
-  ``max_read_offer_ids``, or pages of ``limit`` ≤ 200).
+  ``max_read_offer_ids``, or pages of ``limit``: default ``default_read_limit``, larger than
+  ``max_read_limit`` cut down to it as YM does since 4 Aug 2026, no error).
 """
 
 from __future__ import annotations
@@ -120,7 +126,7 @@ async def get_stocks(request: Request, market: Market) -> Response:
     else:
         everything = sorted(set(market.pushes) | (market.catalog or set()))
         start = page_start(query_page_token(request))
-        limit = query_limit(request, 200, 100, truncate=False)
+        limit = query_limit(request, c.max_read_limit, c.default_read_limit, truncate=True)
         offers = everything[start : start + limit]
         if start + limit < len(everything):
             next_token = page_token_at(start + limit)
@@ -133,3 +139,57 @@ async def get_stocks(request: Request, market: Market) -> Response:
     if next_token:
         result["paging"] = {"nextPageToken": next_token}
     return JSONResponse({"status": "OK", "result": result})
+
+
+async def update_stocks_v3(request: Request, market: Market) -> Response:
+    """``POST /v3/businesses/{businessId}/offers/stocks/update``: its own 50 requests/min."""
+    c = market.config
+    business = request.path_params["businessId"]
+    if business != str(c.business_id):
+        return error_response(404, "NOT_FOUND", f"Business not found: '{business}'")
+    wait = market.v3_bucket.take(1)
+    if wait > 0:
+        market.state.violation("rate_limit")
+        message = f"Hit rate limit of {c.v3_requests_per_window} requests per {c.window_s:g} s"
+        return market.limited(message, c.v3_requests_per_window, wait)
+    entries = v3_entries(await json_body(request), market)
+    default_time = ym_time(market.now())
+    for sku, count, updated in entries:
+        market.state.accept(str(c.campaign_id), sku, count)
+        market.pushes[sku] = (count, next(market.seq), updated or default_time)
+    market.state.count("stock_requests")
+    headers = {
+        "X-RateLimit-Resource-Limit": str(c.v3_requests_per_window),
+        "X-RateLimit-Resource-Remaining": str(int(market.v3_bucket.tokens)),
+    }
+    return JSONResponse({"status": "OK"}, headers=headers)
+
+
+def v3_entries(body: dict[str, Any], market: Market) -> list[tuple[str, int, str | None]]:
+    """(sku, count, updatedAt or None) of each ``skuItems`` entry, or :class:`BadRequestError`
+    for the first one YM would refuse; rewritten in the v2 shape and checked as v2 entries."""
+    c = market.config
+    items = body.get("skuItems")
+    if not isinstance(items, list) or not items:
+        raise BadRequestError("Collection of field must not be empty: skuItems")
+    if len(items) > c.max_skus:
+        raise BadRequestError(
+            f"Value / length of field (skuItems) must be between 1 and {c.max_skus}", "batch_size"
+        )
+    pairs: set[tuple[Any, Any]] = set()
+    as_v2: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise BadRequestError("Value of field (skuItems) must be objects")
+        warehouse = item.get("partnerWarehouseId")
+        if isinstance(warehouse, bool) or not isinstance(warehouse, int):
+            raise BadRequestError("Missing field: partnerWarehouseId")
+        if warehouse != c.warehouse_id:
+            raise BadRequestError(f"Warehouse not found: {warehouse}", "unknown_warehouse")
+        pair = (item.get("sku"), warehouse)
+        if pair in pairs:
+            raise BadRequestError(f"Duplicate sku and partnerWarehouseId: {pair}", "duplicate_sku")
+        pairs.add(pair)
+        fields = {k: item[k] for k in ("count", "updatedAt") if k in item}
+        as_v2.append({"sku": item.get("sku"), "items": [fields]})
+    return stock_entries({"skus": as_v2}, market)

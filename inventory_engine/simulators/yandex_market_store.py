@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -69,7 +70,11 @@ class Market:
             c.orders_requests_per_window / c.orders_window_s,
             clock=self.clock,
         )
-        self.in_flight = 0
+        self.v3_bucket = TokenBucket(
+            c.v3_requests_per_window, c.v3_requests_per_window / c.window_s, clock=self.clock
+        )
+        self.in_flight: Counter[str] = Counter()
+        """Requests under way per entity the parallel limit counts on ("campaignId 1")."""
         self.catalog: set[str] | None = set(c.offers) if c.offers is not None else None
         self.pushes: dict[str, tuple[int, int, str]] = {}
         """offer -> (count, sequence number of the push, updatedAt)."""

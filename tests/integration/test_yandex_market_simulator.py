@@ -36,6 +36,7 @@ from inventory_engine.simulators.yandex_market import (
     SANDBOX_API_KEY,
     SANDBOX_BUSINESS_ID,
     SANDBOX_CAMPAIGN_ID,
+    SANDBOX_WAREHOUSE_ID,
     YandexMarketSimConfig,
     create_app,
 )
@@ -62,7 +63,7 @@ class Clock:
 class Sim:
     """The shared simulator, a recording client for it, and helpers."""
 
-    def __init__(self, url: str, clock: Clock, admin: httpx.Client) -> None:
+    def __init__(self, url: str, clock: Clock, admin: httpx.Client, stock_api: str = "v2") -> None:
         self.url = url
         self.clock = clock
         self._admin = admin
@@ -74,6 +75,8 @@ class Sim:
             api_key=SecretStr(SANDBOX_API_KEY),
             campaign_id=SANDBOX_CAMPAIGN_ID,
             business_id=SANDBOX_BUSINESS_ID,
+            stock_api="v3" if stock_api == "v3" else "v2",
+            warehouse_id=SANDBOX_WAREHOUSE_ID,
         )
 
     def _record(self, response: httpx.Response) -> None:
@@ -117,12 +120,12 @@ def start(server) -> Iterator[Callable[..., Sim]]:
     admin = httpx.Client(base_url=running.url)
     made: list[Sim] = []
 
-    def make(**config: Any) -> Sim:
+    def make(*, stock_api: str = "v2", **config: Any) -> Sim:
         market = app.state.market
         market.config = YandexMarketSimConfig(**config)
         market.reset()
         market.faults.configure(Faults())
-        sim = Sim(running.url, clock, admin)
+        sim = Sim(running.url, clock, admin, stock_api)
         made.append(sim)
         return sim
 
@@ -375,7 +378,9 @@ def test_simulator_parallel_requests_over_the_limit_get_420(start):
     assert sorted(a.status_code for a in answers) == [200, 420]
     limited = next(a for a in answers if a.status_code == 420)
     validate_response(SPEC, limited.request, limited)
-    assert error_of(limited)[2] == "Hit rate limit of 1 parallel requests"
+    assert error_of(limited)[2] == (
+        f"Hit rate limit of 1 parallel requests for campaignId {SANDBOX_CAMPAIGN_ID}"
+    )
     assert sim.violations() == {"rate_limit": 1}
 
 

@@ -315,11 +315,13 @@ def test_read_stock_posts_offer_ids_without_paging_and_takes_available():
     assert json.loads(request.content) == {"offerIds": ["A-1", "B-1", "C-1", "D-1"]}
 
 
-def test_read_stock_chunks_500_offer_ids_per_request():
+def test_read_stock_chunks_100_offer_ids_per_request():
+    # Read pages are at most 100 since 4 Aug 2026: 100 ids keep each answer within one page.
     seen: list[httpx.Request] = []
-    ids = [f"S{i}" for i in range(1200)]
+    ids = [f"S{i}" for i in range(250)]
     make_client(lambda _: httpx.Response(200, json=stocks_answer([])), seen).read_stock(ids)
-    assert [len(json.loads(r.content)["offerIds"]) for r in seen] == [500, 500, 200]
+    assert [len(json.loads(r.content)["offerIds"]) for r in seen] == [100, 100, 50]
+    assert all("limit" not in r.url.params for r in seen)
 
 
 def test_read_stock_skips_ids_ym_could_not_hold():
