@@ -31,11 +31,11 @@ from typing import Any, BinaryIO
 
 import httpx
 import redis
-from pydantic import SecretStr
 
 from benchmarks.ledger import BenchServer, machine_busy_s
 from benchmarks.ledger_figures import NO_REWRITE
 from inventory_engine.config import ChannelSettings
+from inventory_engine.config_toml import channel_toml
 from inventory_engine.ledger import RedisLedger
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
 from inventory_engine.sandbox_channels import SANDBOX_NAMES, channels_for_urls
@@ -114,6 +114,7 @@ def write_config(
     token: str,
     workers: int,
     channels: Sequence[ChannelSettings],
+    extra: str = "",
 ) -> None:
     lines = [
         "[redis]",
@@ -124,13 +125,10 @@ def write_config(
         f"api_token = {json.dumps(token)}",
         "[workers]",
         f"count = {workers}",
+        extra,
     ]
     for channel in channels:
-        lines.append("[[channels]]")
-        for key, value in channel:
-            value = value.get_secret_value() if isinstance(value, SecretStr) else value
-            if value is not None:
-                lines.append(f"{key} = {json.dumps(value)}")
+        lines += channel_toml(channel)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -146,6 +144,8 @@ class Environment:
     token: str
     workers: int
     wb_poll_s: float | None
+    extra_config: str = ""
+    """TOML added to the engine's settings (before the channels)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: list[BinaryIO] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
@@ -186,6 +186,7 @@ def running_environment(
     workers: int,
     appendfsync: str,
     wb_poll_s: float | None,
+    extra_config: str = "",
 ) -> Iterator[Environment]:
     """Start Valkey, seed the catalog and stock, start the simulators and ``serve``."""
     server = BenchServer(
@@ -202,6 +203,7 @@ def running_environment(
         token="bench-" + os.urandom(8).hex(),
         workers=workers,
         wb_poll_s=wb_poll_s,
+        extra_config=extra_config,
     )
     try:
         _start_processes(env, catalog)
@@ -253,6 +255,7 @@ def _start_processes(env: Environment, catalog: Catalog) -> None:
         token=env.token,
         workers=env.workers,
         channels=channels,
+        extra=env.extra_config,
     )
     env.logs.append(env.serve_log.open("ab"))
     serve = subprocess.Popen(

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from pydantic import SecretStr
 from rich.console import Console
 from rich.live import Live
 
 from inventory_engine.config import load_settings
+from inventory_engine.config_toml import channel_toml
 from inventory_engine.demo.report import DemoSummary
 from inventory_engine.demo.sample import (
     MARKETPLACES,
@@ -192,11 +192,7 @@ def _write_config(state: Path, port: int, token: str, sandbox: Sandbox) -> Path:
     for channel in sandbox_channels(sandbox):
         if channel.kind == "wildberries":
             channel = channel.model_copy(update={"poll_interval_s": WB_POLL_S})
-        lines.append("[[channels]]")
-        for key, value in channel:
-            value = value.get_secret_value() if isinstance(value, SecretStr) else value
-            if value is not None:
-                lines.append(f"{key} = {json.dumps(value)}")
+        lines += channel_toml(channel)
     path = state / "demo.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
