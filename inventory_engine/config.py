@@ -39,6 +39,7 @@ from inventory_engine.limit_settings import (
     ChannelLimitSettings,
     documented_key,
     limit_problems,
+    limit_variant,
 )
 
 CONFIG_ENV = "INVENTORY_CONFIG"
@@ -260,7 +261,7 @@ class ChannelSettingsBase(BaseModel):
 
     @model_validator(mode="after")
     def _within_documented_limits(self) -> ChannelSettingsBase:
-        key = documented_key(str(getattr(self, "kind", "")), getattr(self, "token_type", None))
+        key = documented_key(str(getattr(self, "kind", "")), limit_variant(self))
         problems = limit_problems(self.limits, DOCUMENTED.get(key))
         if problems:
             raise ValueError("limits: " + "; ".join(problems))

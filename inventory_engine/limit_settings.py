@@ -94,14 +94,32 @@ DOCUMENTED: dict[str, DocumentedLimits] = {
         source="YM offers/stocks: 100,000 SKUs/min, 2000 SKUs, 4 requests at once",
     ),
 }
-"""The documented limits per channel kind (``wildberries:<token type>``); the seller's own
-webhook has none."""
+"""The documented limits per channel kind (``wildberries:<token type>``, ``yandex_market:v3``);
+the seller's own webhook has none."""
 DOCUMENTED["wildberries:service"] = DOCUMENTED["wildberries:personal"]
+DOCUMENTED["yandex_market:v3"] = DocumentedLimits(
+    rate_per_minute=50,
+    burst=50,
+    items_per_request=2_000,
+    concurrency=4,
+    read_per_minute=100_000,
+    source="YM v3 offers/stocks/update: 50 req/min, 2000 items, 4 requests at once",
+)
 
 
-def documented_key(kind: str, token_type: str | None = None) -> str:
-    """The :data:`DOCUMENTED` key of a channel kind (WB: by token type)."""
-    return f"{kind}:{token_type or 'personal'}" if kind == "wildberries" else kind
+def limit_variant(settings: object) -> str | None:
+    """What picks a kind's limits besides the kind: WB's token type, YM's stock API version."""
+    variant = getattr(settings, "token_type", None) or getattr(settings, "stock_api", None)
+    return None if variant is None else str(variant)
+
+
+def documented_key(kind: str, variant: str | None = None) -> str:
+    """The :data:`DOCUMENTED` key of a channel kind (WB: by token type; YM: by stock API)."""
+    if kind == "wildberries":
+        return f"{kind}:{variant or 'personal'}"
+    if kind == "yandex_market" and variant == "v3":
+        return "yandex_market:v3"
+    return kind
 
 
 def limit_problems(limits: ChannelLimitSettings, documented: DocumentedLimits | None) -> list[str]:

@@ -26,7 +26,12 @@ from inventory_engine.cli_operate.common import (
 )
 from inventory_engine.config import ChannelSettings, load_settings
 from inventory_engine.errors import InventoryError
-from inventory_engine.limit_settings import DOCUMENTED, DocumentedLimits, documented_key
+from inventory_engine.limit_settings import (
+    DOCUMENTED,
+    DocumentedLimits,
+    documented_key,
+    limit_variant,
+)
 from inventory_engine.operate.pacing import READ_LIMITS, read_limits
 from inventory_engine.sync.limits import effective_limits
 
@@ -65,9 +70,7 @@ def describe_channel(settings: ChannelSettings) -> dict[str, Any]:
     """A channel's effective limits and API versions, each marked ``default`` or ``setting``."""
     own = settings.limits
     limits = effective_limits(settings)
-    documented = DOCUMENTED.get(
-        documented_key(settings.kind, getattr(settings, "token_type", None))
-    )
+    documented = DOCUMENTED.get(documented_key(settings.kind, limit_variant(settings)))
     values: dict[str, Any] = {
         "rate_per_minute": round(limits.bucket_rate_per_s * 60, 3),
         "burst": limits.bucket_capacity,

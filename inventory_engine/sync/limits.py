@@ -41,6 +41,7 @@ __all__ = [
     "ITEM_WINDOW_MARGIN_S",
     "LIMITS",
     "WB_BASIC_LIMITS",
+    "YM_V3_LIMITS",
     "ChannelLimits",
     "default_limits",
     "effective_limits",
@@ -90,10 +91,24 @@ WB_BASIC_LIMITS = ChannelLimits(
 defaults halved, with the same margin below WB's own bucket."""
 
 
+YM_V3_LIMITS = ChannelLimits(
+    max_batch=2_000,
+    bucket_capacity=5,
+    bucket_rate_per_s=40 / 60,
+    ceiling=2_000_000_000,
+    concurrency=3,
+)
+"""YM's v3 stock method (``stock_api = "v3"``): 50 requests per minute, counted per request,
+not per SKU; 5 + 40 per minute stays under 50 in any 60-second window."""
+
+
 def default_limits(settings: ChannelSettings) -> ChannelLimits:
-    """The channel kind's limits before the ``limits`` table (WB: by its token type)."""
+    """The channel kind's limits before the ``limits`` table (WB: by its token type; YM: by
+    its stock API version)."""
     if settings.kind == "wildberries" and settings.token_type == "basic":  # noqa: S105 - a kind
         return WB_BASIC_LIMITS
+    if settings.kind == "yandex_market" and settings.stock_api == "v3":
+        return YM_V3_LIMITS
     return LIMITS[settings.kind]
 
 

@@ -25,7 +25,7 @@ from inventory_engine.cli import app
 from inventory_engine.config import load_settings
 from inventory_engine.errors import ConfigError
 from inventory_engine.operate.pacing import READ_LIMITS, read_limits
-from inventory_engine.sync.limits import LIMITS, WB_BASIC_LIMITS, effective_limits
+from inventory_engine.sync.limits import LIMITS, WB_BASIC_LIMITS, YM_V3_LIMITS, effective_limits
 
 WB = {"kind": "wildberries", "name": "wb", "base_url": "http://x", "token": "t", "warehouse_id": 1}
 OZON = {
@@ -281,3 +281,13 @@ def test_wb_stock_items_carry_only_chrt_id_and_amount() -> None:
     wb_client(204, None, seen).push_stock(UPDATE)
     (request,) = seen
     assert json.loads(request.content) == {"stocks": [{"chrtId": 2001, "amount": 5}]}
+
+
+def test_ym_v3_stock_api_picks_its_own_per_request_limits() -> None:
+    v3 = effective_limits(channel(**YM, stock_api="v3", warehouse_id=5))
+    assert v3 == YM_V3_LIMITS
+    assert not v3.cost_per_item  # 50 requests per minute, counted per request
+    assert v3.bucket_capacity + v3.bucket_rate_per_s * 60 <= 50
+    with pytest.raises(ConfigError, match="documented 50"):
+        channel(**YM, stock_api="v3", warehouse_id=5, limits={"rate_per_minute": 60})
+    assert effective_limits(channel(**YM)) == LIMITS["yandex_market"]
