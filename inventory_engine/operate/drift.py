@@ -55,6 +55,9 @@ log = structlog.get_logger()
 
 SPARE_SHARE = 0.5
 """Share of a push bucket a read-back leaves untouched (channels whose reads cost push budget)."""
+PASS_SHARE = 0.8
+"""A pass takes this share of the interval: an item that drifted just after its page was read
+is found within the interval with room left for its repair to land."""
 MIN_PAGE_GAP_S = 1.0
 """Least time between two pages of one channel, whatever the interval and catalog size."""
 RETRY_S = 5.0
@@ -142,9 +145,9 @@ class DriftWatch:
         return gap, PageReport(read=len(page), drifted=drifted)
 
     def page_gap_s(self) -> float:
-        """Seconds between pages so that a pass takes about the interval."""
+        """Seconds between pages so that a pass takes :data:`PASS_SHARE` of the interval."""
         pages = max(1, math.ceil(len(self._listed) / self.limits.page_size))
-        return max(MIN_PAGE_GAP_S, self.interval_s / pages)
+        return max(MIN_PAGE_GAP_S, self.interval_s * PASS_SHARE / pages)
 
     def _check(self, page: list[tuple[str, str]]) -> list[str]:
         """Read one page back; repair and record every item that drifted."""
