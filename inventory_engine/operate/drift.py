@@ -38,7 +38,7 @@ from typing import Any
 
 import structlog
 
-from inventory_engine.channels.base import ChannelError
+from inventory_engine.channels.base import ChannelEndpointRetiredError, ChannelError
 from inventory_engine.errors import ConfigError
 from inventory_engine.ledger.redis_io import redis_errors, wall_clock_ms
 from inventory_engine.metrics import definitions as m
@@ -50,6 +50,7 @@ from inventory_engine.operate.pacing import ReadPacer, read_limits
 from inventory_engine.operate.reconcile import ItemStatus, classify
 from inventory_engine.operate.stuck import PERSISTENT_AFTER
 from inventory_engine.service import Engine
+from inventory_engine.sync.retired import RetiredEndpoints
 
 log = structlog.get_logger()
 
@@ -138,6 +139,11 @@ class DriftWatch:
             return min(BUDGET_RETRY_S, wait_ms / 1000), PageReport(skipped="budget")
         try:
             drifted = self._check(page)
+        except ChannelEndpointRetiredError as exc:
+            # The read method is gone: logged at error level and counted like the push path's,
+            # and the watch waits the same growing pause before it asks again.
+            retired = RetiredEndpoints(self.engine.client, self.channel, keys=self.keys)
+            return retired.note(exc, where="read-back") / 1000, PageReport(skipped="retired")
         except ChannelError as exc:
             log.warning("drift_read_failed", channel=self.channel, error=str(exc))
             return RETRY_S, PageReport(skipped="error")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from inventory_engine.channels import build_client, http_client_for
-from inventory_engine.channels.base import StockUpdate
+from inventory_engine.channels.base import ChannelEndpointRetiredError, StockUpdate
 from inventory_engine.http_server import RunningServer, serve_in_thread
 from inventory_engine.metrics import definitions as m
 from inventory_engine.metrics.recorder import parse_field
@@ -193,3 +194,28 @@ def test_serve_repairs_drift_on_its_own(start_engine, real_client, tmp_path):
     log = engine.log.read_text()
     assert '"stock_drift"' in log
     assert '"channel": "wb"' in log
+
+
+def test_a_retired_read_method_pauses_the_watch_and_is_counted(harness, monkeypatch):
+    """Issue 14 §3: the read-back meets a method the marketplace retired: not retried every
+    few seconds, but waited out with the push path's growing pause, logged and counted."""
+    gone = ChannelEndpointRetiredError("wb", 404, "no route", endpoint="POST /api/v3/stocks/{id}")
+
+    class Retired:
+        def read_stock(self, item_ids: list[str]) -> dict[str, Any]:
+            raise gone
+
+    monkeypatch.setattr(harness.engine, "channel", lambda name: Retired())
+    w = watch(harness, "wb")
+    first, report = w.step()
+    second, _ = w.step()
+    assert report.skipped == "retired"
+    assert (first, second) == (60.0, 120.0)
+    stored = harness.engine.client.hgetall(harness.engine.ledger.keys.metrics)
+    counted = {
+        labels: int(v)
+        for f, v in stored.items()
+        for name, labels, _ in [parse_field(f.decode())]
+        if name == m.API_ERRORS.name
+    }
+    assert counted == {("wb", "404", "POST /api/v3/stocks/{id}"): 2}

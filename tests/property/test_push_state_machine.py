@@ -75,6 +75,7 @@ class ModelChannel:
     name = CHANNEL
     catalog_field = "sku"
     order_item_field = "sku"
+    max_batch = 1_000  # the WB client's: the machine's batches stay within it
 
     def push_stock(self, updates: Any) -> PushResult:  # pragma: no cover - never called
         raise AssertionError("the state machine sends requests itself")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import structlog
 
 from inventory_engine.channels.base import (
+    ChannelEndpointRetiredError,
     ChannelError,
     ChannelRateLimitedError,
 )
@@ -18,6 +19,7 @@ from inventory_engine.intake.pollers.report import PollReport
 from inventory_engine.intake.pollers.state import PollStore
 from inventory_engine.intake.pollers.wildberries import poll_wildberries
 from inventory_engine.service import Engine
+from inventory_engine.sync.retired import RetiredEndpoints
 
 log = structlog.get_logger()
 
@@ -60,6 +62,13 @@ def poll_once(
         report.error = str(exc)
         if isinstance(exc, ChannelRateLimitedError):
             report.retry_after_s = exc.retry_after_s
+        elif isinstance(exc, ChannelEndpointRetiredError):
+            # The method is gone, not busy: logged at error level, counted, and the poller
+            # waits the same growing pause as the push path (1 min doubling to 1 h).
+            pause_ms = RetiredEndpoints(engine.client, channel, keys=engine.ledger.keys).note(
+                exc, where="poll"
+            )
+            report.retry_after_s = pause_ms / 1000
         log.warning(
             "order_poll_failed",
             channel=channel,
