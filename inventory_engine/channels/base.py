@@ -151,6 +151,9 @@ class OrdersPage:
 class ChannelError(InventoryError):
     """A channel request failed as a whole."""
 
+    billed_extra: int = 0
+    """Requests the marketplace billed beyond this one (WB bills every 4xx as 10)."""
+
     def __init__(self, channel: str, message: str) -> None:
         self.channel = channel
         super().__init__(f"{channel}: {message}")
@@ -186,8 +189,6 @@ class ChannelRejectedError(ChannelError):
     ) -> None:
         self.status_code = status_code
         self.response = response
-        self.billed_extra = 0
-        """Requests the marketplace billed beyond this one (WB bills every 4xx as 10)."""
         super().__init__(channel, f"HTTP {status_code}: {message}")
 
 

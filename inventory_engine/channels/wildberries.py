@@ -129,7 +129,6 @@ class WildberriesClient:
             warehouse_id: the seller warehouse stock is pushed to.
             now: aware UTC clock, for order cursors and date windows.
         """
-        self._billed_extra = 0
         self.http = http
         self.name = name
         self.warehouse_id = warehouse_id
@@ -163,20 +162,24 @@ class WildberriesClient:
         """
         if len(updates) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} items per WB stock update, got {len(updates)}")
-        self._billed_extra = 0
-        result = push_with_local_checks(updates, _local_problem, self._put_stocks)
-        if self._billed_extra:
-            result = PushResult(result.items, billed_extra=self._billed_extra)
-        return result
+        # The bill of this call alone: one client serves several sender lanes at once, so it
+        # must not be kept on the client between the request and the result.
+        billed: list[int] = []
+        result = push_with_local_checks(
+            updates, _local_problem, lambda sent: self._put_stocks(sent, billed)
+        )
+        return PushResult(result.items, billed_extra=sum(billed)) if billed else result
 
-    def _put_stocks(self, sent: list[tuple[int, StockUpdate]]) -> dict[int, ItemResult]:
+    def _put_stocks(
+        self, sent: list[tuple[int, StockUpdate]], billed: list[int]
+    ) -> dict[int, ItemResult]:
         # chrtId is the only item field the stock methods take (``sku`` was dropped in 2026).
         body = {"stocks": [{"chrtId": int(u.item_id), "amount": u.quantity} for _, u in sent]}
         try:
             self._request("PUT", self._stocks_path(), json_body=body, endpoint=STOCKS_PATH)
         except ChannelRejectedError as exc:
             # Every 4xx costs ERROR_BILLED_AS requests (set by _request on the error).
-            self._billed_extra = exc.billed_extra
+            billed.append(exc.billed_extra)
             if exc.status_code == httpx.codes.CONFLICT and exc.response is not None:
                 return self._items_from_409(exc, sent)
             code = _error_code(exc.response)

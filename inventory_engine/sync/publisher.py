@@ -337,9 +337,8 @@ class ChannelPublisher:
         try:
             result = self.channel.push_stock(updates)
         except ChannelError as exc:
-            billed = getattr(exc, "billed_extra", 0)
-            if billed:  # WB bills a refused request as 10
-                self._take_tokens(billed, "charge")
+            if exc.billed_extra:  # WB bills a refused request as 10
+                self._take_tokens(exc.billed_extra, "charge")
             settles += self.failure_items(exc, updates)
             return [], time.perf_counter() - started, exc
         duration_s = time.perf_counter() - started
