@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.propagation import settle, wait_initial_publish
-from benchmarks.propagation_analysis import PhaseFigures, analyse, collect
+from benchmarks.propagation_analysis import PhaseFigures, analyse, collect, late_skus
 from benchmarks.propagation_driver import Driver, Event, run_phase
 from benchmarks.propagation_env import (
     MARKETPLACES,
@@ -41,7 +41,6 @@ from benchmarks.propagation_env import (
     load_average,
     percentile,
     running_environment,
-    sim_json,
 )
 from benchmarks.results import code_version, machine_info, write_section
 from inventory_engine.channels import build_client, http_client_for
@@ -109,22 +108,14 @@ def watch_repairs(
     out: Mode,
 ) -> None:
     """Until ``stop``: per channel, when the last drifted item shows the ledger's value."""
-    sku_of = catalog.item_to_sku()
     left = {channel: set(skus) for channel, skus in planted.items()}
     while not stop.is_set() and any(left.values()):
-        available = LedgerReader(env.client).available_many(
-            sorted(set().union(*left.values())), "main"
-        )
+        late = late_skus(env.client, env.sims, catalog, set().union(*left.values()))
         for channel, skus in left.items():
-            if not skus:
-                continue
-            shown = {
-                sku_of.get((channel, row["item_id"])): row["value"]
-                for row in sim_json(env.sims[channel], "/_sim/state")["stock"]
-            }
-            skus -= {sku for sku in skus if shown.get(sku) == available[sku]}
-            if not skus and out.repaired_s.get(channel) is None:
-                out.repaired_s[channel] = time.monotonic() - started
+            if skus:
+                skus &= late[channel]
+                if not skus:
+                    out.repaired_s[channel] = time.monotonic() - started
         stop.wait(POLL_S)
     out.left = {channel: len(skus) for channel, skus in left.items()}
 

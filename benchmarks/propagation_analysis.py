@@ -265,16 +265,24 @@ def _rates(figures: PhaseFigures, events: list[Event], engine_times: list[int]) 
 def behind(
     client: redis.Redis, sims: dict[str, str], catalog: Catalog, skus: set[str]
 ) -> dict[str, int]:
-    """Per channel: SKUs of ``skus`` whose simulator value is not the ledger's available now."""
+    """Per channel: how many SKUs of ``skus`` its simulator shows another value than the
+    ledger's available now."""
+    return {channel: len(late) for channel, late in late_skus(client, sims, catalog, skus).items()}
+
+
+def late_skus(
+    client: redis.Redis, sims: dict[str, str], catalog: Catalog, skus: set[str]
+) -> dict[str, set[str]]:
+    """Per channel: the SKUs of ``skus`` whose simulator value is not the ledger's available."""
     from inventory_engine.ledger import LedgerReader
 
     available = LedgerReader(client).available_many(sorted(skus), "main")
     sku_of = catalog.item_to_sku()
-    out: dict[str, int] = {}
+    out: dict[str, set[str]] = {}
     for channel, url in sims.items():
         shown = {
             sku_of.get((channel, row["item_id"])): row["value"]
             for row in sim_json(url, "/_sim/state")["stock"]
         }
-        out[channel] = sum(1 for sku in skus if shown.get(sku) != available[sku])
+        out[channel] = {sku for sku in skus if shown.get(sku) != available[sku]}
     return out

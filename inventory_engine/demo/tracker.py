@@ -135,15 +135,7 @@ class OrderDesk:
 
     def behind(self) -> int:
         """(SKU, marketplace) pairs whose shown value is not the engine's target (or unknown)."""
-        count = 0
-        for sku in SKUS:
-            channels = self.stock.get(sku, {}).get("channels", {})
-            for name in MARKETPLACES:
-                view = channels.get(name)
-                shown = self.shown.get((name, sku))
-                if view is None or shown is None or view["pending"] or shown[0] != view["target"]:
-                    count += 1
-        return count
+        return sum(1 for sku in SKUS for name in MARKETPLACES if not self._at_target(name, sku))
 
     def unrecorded(self) -> int:
         """Placed orders the ledger does not know yet."""
@@ -209,6 +201,7 @@ class OrderDesk:
         )
 
     def _at_target(self, channel: str, sku: str) -> bool:
+        """The marketplace shows the engine's target for the SKU, with nothing pending."""
         view = self.stock.get(sku, {}).get("channels", {}).get(channel)
         shown = self.shown.get((channel, sku))
         return (

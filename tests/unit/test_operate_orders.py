@@ -9,7 +9,6 @@ from typing import Any
 
 import fakeredis
 import pytest
-from pydantic import SecretStr
 
 from inventory_engine.channels.base import (
     ChannelLine,
@@ -17,7 +16,7 @@ from inventory_engine.channels.base import (
     ChannelRejectedError,
     OrdersPage,
 )
-from inventory_engine.config import OzonSettings, Settings, WildberriesSettings
+from inventory_engine.config import Settings
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.intake.pollers import POLL_LIMITS
 from inventory_engine.ledger.activity import OrderLogEntry
@@ -27,8 +26,8 @@ from inventory_engine.operate.common import Operation
 from inventory_engine.operate.orders_check import Verdict, check_orders
 from inventory_engine.operate.oversold import oversold_lines
 from inventory_engine.service import Engine
+from tests.unit.test_pollers import oz, wb
 
-URL = "http://127.0.0.1:9"
 A = OrderAction
 
 
@@ -80,19 +79,7 @@ def engine() -> Iterator[Engine]:
     app = Engine(
         Settings(),
         client,
-        channels=[
-            OzonSettings(
-                kind="ozon",
-                name="ozon",
-                base_url=URL,
-                client_id="c",
-                api_key=SecretStr("k"),
-                warehouse_id=1,
-            ),
-            WildberriesSettings(
-                kind="wildberries", name="wb", base_url=URL, token=SecretStr("t"), warehouse_id=1
-            ),
-        ],
+        channels=[oz(), wb()],
     )
     # Marketplace item "1" (Ozon sku, WB chrtId) is the seller's A.
     app.catalog.import_entries([CatalogEntry(sku="A", ozon_sku=1, wb_chrt_id=1)])

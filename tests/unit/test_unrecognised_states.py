@@ -22,7 +22,7 @@ from inventory_engine.channels.ozon_models import Posting
 from inventory_engine.channels.wildberries import _order_from_status
 from inventory_engine.channels.wildberries_models import TaskStatus
 from inventory_engine.channels.yandex_market import YandexMarketClient
-from inventory_engine.config import OzonSettings, Settings, WildberriesSettings
+from inventory_engine.config import Settings
 from inventory_engine.domain.models import OrderAction
 from inventory_engine.metrics import definitions as m
 from inventory_engine.metrics.recorder import parse_field
@@ -30,6 +30,7 @@ from inventory_engine.operate.common import Operation
 from inventory_engine.operate.order_view import show_order
 from inventory_engine.operate.orders_check import Verdict, check_orders
 from inventory_engine.service import Engine
+from tests.unit.test_pollers import oz, wb
 
 URL = "http://127.0.0.1:9"
 IGNORE = OrderAction.IGNORE
@@ -41,19 +42,7 @@ def engine() -> Iterator[Engine]:
     app = Engine(
         Settings(),
         client,
-        channels=[
-            OzonSettings(
-                kind="ozon",
-                name="ozon",
-                base_url=URL,
-                client_id="c",
-                api_key=SecretStr("k"),
-                warehouse_id=1,
-            ),
-            WildberriesSettings(
-                kind="wildberries", name="wb", base_url=URL, token=SecretStr("t"), warehouse_id=1
-            ),
-        ],
+        channels=[oz(), wb()],
     )
     yield app
     client.close()
