@@ -154,15 +154,29 @@ def serve(
         finally:
             workers.stop()
             http.stop()
-            waker.join(timeout=5)
-            for thread in pollers:
-                thread.join(timeout=10)
+            _join_all([waker, *pollers], timeout_s=THREAD_STOP_TIMEOUT_S)
             engine.close()
             if sandbox is not None:
                 with contextlib.suppress(redis.RedisError):
                     client.delete(engine.ledger.keys.sandbox)
                 sandbox.stop()
     log.info("engine_stopped")
+
+
+THREAD_STOP_TIMEOUT_S = 10.0
+"""The waker, pollers and read-back threads get this long, together, to finish what they are
+doing (one HTTP read at most); they are daemon threads, so one still busy does not hold the
+process."""
+
+
+def _join_all(threads: list[threading.Thread], *, timeout_s: float) -> None:
+    """Join ``threads`` against one deadline (not ``timeout_s`` each, one after another)."""
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    busy = [t.name for t in threads if t.is_alive()]
+    if busy:
+        log.warning("threads_still_busy_at_stop", threads=busy, waited_s=timeout_s)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

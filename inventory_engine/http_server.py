@@ -11,6 +11,9 @@ from typing import Any
 import uvicorn
 
 START_TIMEOUT_S = 10.0
+GRACEFUL_STOP_S = 5.0
+"""Requests still in flight at shutdown get this long to finish, then they are cut (uvicorn
+would otherwise wait for them without limit)."""
 
 
 @dataclass
@@ -23,7 +26,7 @@ class RunningServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=GRACEFUL_STOP_S + 5)
 
 
 def serve_in_thread(
@@ -41,7 +44,13 @@ def serve_in_thread(
         app,
         host=host,
         port=port,
-        **{"log_level": "warning", "lifespan": "off", "access_log": False, **options},
+        **{
+            "log_level": "warning",
+            "lifespan": "off",
+            "access_log": False,
+            "timeout_graceful_shutdown": GRACEFUL_STOP_S,
+            **options,
+        },
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"{name}-{port}", daemon=True)
