@@ -152,6 +152,7 @@ def serve(
         try:
             _loop(engine, workers, stop)
         finally:
+            stopping = time.monotonic()
             workers.stop()
             http.stop()
             _join_all([waker, *pollers], timeout_s=THREAD_STOP_TIMEOUT_S)
@@ -160,7 +161,7 @@ def serve(
                 with contextlib.suppress(redis.RedisError):
                     client.delete(engine.ledger.keys.sandbox)
                 sandbox.stop()
-    log.info("engine_stopped")
+            log.info("engine_stopped", stop_seconds=round(time.monotonic() - stopping, 2))
 
 
 THREAD_STOP_TIMEOUT_S = 10.0
