@@ -36,6 +36,7 @@ from inventory_engine.constants import DEFAULT_ACCOUNT, DEFAULT_LOCATION
 from inventory_engine.errors import ConfigError
 from inventory_engine.limit_settings import (
     DOCUMENTED,
+    SHARED_BUDGETS,
     ChannelLimitSettings,
     documented_key,
     limit_problems,
@@ -262,7 +263,7 @@ class ChannelSettingsBase(BaseModel):
     @model_validator(mode="after")
     def _within_documented_limits(self) -> ChannelSettingsBase:
         key = documented_key(str(getattr(self, "kind", "")), limit_variant(self))
-        problems = limit_problems(self.limits, DOCUMENTED.get(key))
+        problems = limit_problems(self.limits, DOCUMENTED.get(key), SHARED_BUDGETS.get(key))
         if problems:
             raise ValueError("limits: " + "; ".join(problems))
         return self

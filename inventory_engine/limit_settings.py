@@ -55,7 +55,7 @@ class DocumentedLimits:
     concurrency: int | None = None
     read_per_minute: float | None = None
     read_shared: bool = False
-    """Reads count against the stock methods' own limit (WB): no separate read budget."""
+    """Reads count against the stock methods' own limit (WB): pushes and reads split it."""
     source: str = ""
 
 
@@ -107,6 +107,26 @@ DOCUMENTED["yandex_market:v3"] = DocumentedLimits(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SharedBudget:
+    """Where reads and pushes count against one limit (WB), how the defaults split it: the
+    pushes keep a margin below the documented rate (a request that leaves a little late still
+    finds a token at the marketplace), and the read-back gets a small budget of its own from
+    that margin, so it goes on under sustained traffic without ever taking a push's token."""
+
+    push_per_minute: float
+    read_per_minute: float
+
+
+SHARED_BUDGETS: dict[str, SharedBudget] = {
+    "wildberries:personal": SharedBudget(push_per_minute=288, read_per_minute=6),
+    "wildberries:service": SharedBudget(push_per_minute=288, read_per_minute=6),
+    "wildberries:basic": SharedBudget(push_per_minute=144, read_per_minute=3),
+}
+"""The default split per :data:`DOCUMENTED` key (a read page is one request: 6 a minute read
+10,000 WB items, 1,000 per page, in under two minutes)."""
+
+
 def limit_variant(settings: object) -> str | None:
     """What picks a kind's limits besides the kind: WB's token type, YM's stock API version."""
     variant = getattr(settings, "token_type", None) or getattr(settings, "stock_api", None)
@@ -122,18 +142,28 @@ def documented_key(kind: str, variant: str | None = None) -> str:
     return kind
 
 
-def limit_problems(limits: ChannelLimitSettings, documented: DocumentedLimits | None) -> list[str]:
-    """What in ``limits`` goes beyond ``documented`` (empty when ``force`` is set)."""
-    if documented is None:
+def limit_problems(
+    limits: ChannelLimitSettings,
+    documented: DocumentedLimits | None,
+    shared: SharedBudget | None = None,
+) -> list[str]:
+    """What in ``limits`` goes beyond ``documented`` (empty when ``force`` is set); where
+    reads and pushes share the limit (``shared``: the default split), their sum counts."""
+    if documented is None or limits.force:
         return []
     problems: list[str] = []
-    if limits.read_per_minute is not None and documented.read_shared:
-        problems.append(
-            "read_per_minute: reads share the stock methods' limit here; set rate_per_minute"
-        )
-    if limits.force:
-        return problems
+    if shared is not None and documented.rate_per_minute is not None:
+        push = limits.rate_per_minute or shared.push_per_minute
+        read = limits.read_per_minute or shared.read_per_minute
+        if push + read > documented.rate_per_minute:
+            problems.append(
+                f"rate_per_minute + read_per_minute = {push:g} + {read:g} is above the "
+                f"documented {documented.rate_per_minute:g}, which pushes and reads share "
+                f"({documented.source}); set force = true to use it anyway"
+            )
     for name in ("rate_per_minute", "burst", "items_per_request", "concurrency", "read_per_minute"):
+        if name == "read_per_minute" and shared is not None:
+            continue  # counted with the pushes above
         value, most = getattr(limits, name), getattr(documented, name)
         if value is not None and most is not None and value > most:
             problems.append(

@@ -101,7 +101,8 @@ def _read_per_minute(settings: ChannelSettings) -> float | str | None:
     if settings.kind not in READ_LIMITS:
         return None
     read = read_limits(settings.kind, settings)
-    return "shared with push" if read.shared_with_push else round(read.rate_per_s * 60, 3)
+    # WB: the read-back's own share of the limit it shares with the pushes.
+    return round((read.own_rate_per_s if read.shared_with_push else read.rate_per_s) * 60, 3)
 
 
 def _documented(documented: DocumentedLimits | None, name: str) -> float | str | None:
@@ -110,7 +111,7 @@ def _documented(documented: DocumentedLimits | None, name: str) -> float | str |
     if name == "item_window_s":
         return documented.min_item_window_s
     if name == "read_per_minute" and documented.read_shared:
-        return "shared with push"
+        return f"shared with push: {documented.rate_per_minute:g} together"
     value: float | None = getattr(documented, name, None)
     return value
 

@@ -7,9 +7,12 @@ landed out of order. ``reconcile`` finds those when someone runs it; this watch 
 its own, one page at a time, spread so that a pass over a channel's catalog takes about
 ``[reconcile] interval_s``.
 
-* **Never in a push's way.** A read that the marketplace counts against the push budget (WB)
-  takes only tokens the pushes leave: at least half the bucket stays. Other channels read from
-  their own bucket (:mod:`.pacing`), sized inside the marketplace's limit beside the pushes.
+* **Never in a push's way.** Where the marketplace counts reads against the push limit (WB), a
+  page is paid from a small budget of the read-back's own, inside the margin the push defaults
+  leave below the limit (6 requests a minute: a pass over 10,000 items in under two minutes,
+  whatever the traffic), or else from tokens the pushes leave: at least half the push bucket
+  stays. Other channels read from their own bucket (:mod:`.pacing`), sized inside the
+  marketplace's limit beside the pushes.
 * **Never backwards.** An item is drift only when nothing of its own is under way: no change
   pending or in flight before or after the read, the same accepted value before and after (a
   push that landed during the read is not drift), and not parked. A repair does not send a
@@ -133,8 +136,7 @@ class DriftWatch:
         if not page:
             self._set_offset(0)
             return (gap if self._listed else self.interval_s), PageReport(skipped="empty")
-        keep = self.limits.capacity * SPARE_SHARE if self.limits.shared_with_push else 0.0
-        wait_ms = self.pacer.take_spare(self.channel, self.limits, len(page), keep=keep)
+        wait_ms = self._pay(len(page))
         if wait_ms > 0:
             return min(BUDGET_RETRY_S, wait_ms / 1000), PageReport(skipped="budget")
         try:
@@ -145,10 +147,24 @@ class DriftWatch:
             retired = RetiredEndpoints(self.engine.client, self.channel, keys=self.keys)
             return retired.note(exc, where="read-back") / 1000, PageReport(skipped="retired")
         except ChannelError as exc:
+            if exc.billed_extra:  # WB bills a refused read as 10 requests of the shared limit
+                self.pacer.charge(self.channel, self.limits, exc.billed_extra)
             log.warning("drift_read_failed", channel=self.channel, error=str(exc))
             return RETRY_S, PageReport(skipped="error")
         self._set_offset(offset + len(page) if offset + len(page) < len(self._listed) else 0)
         return gap, PageReport(read=len(page), drifted=drifted)
+
+    def _pay(self, items: int) -> int:
+        """Pay for one page: 0 when paid, else the ms until it could be."""
+        if not self.limits.shared_with_push:
+            return self.pacer.take_spare(self.channel, self.limits, items, keep=0.0)
+        # The read-back's own share first; only then what the pushes leave spare.
+        own_wait_ms = self.pacer.take_own(self.channel, self.limits)
+        if own_wait_ms <= 0:
+            return 0
+        keep = self.limits.capacity * SPARE_SHARE
+        spare_wait_ms = self.pacer.take_spare(self.channel, self.limits, items, keep=keep)
+        return 0 if spare_wait_ms <= 0 else min(own_wait_ms, spare_wait_ms)
 
     def page_gap_s(self) -> float:
         """Seconds between pages so that a pass takes :data:`PASS_SHARE` of the interval."""

@@ -4,8 +4,9 @@ Items are read in pages of the channel's read size; each page is paid for from a
 kept in Redis by the push path's own script (``sync/lua/take_tokens.lua``), so two operators
 reconciling at once, or a reconcile beside the workers, still stay inside the marketplace's
 limit. Wildberries counts stock reads and stock pushes against one limit (reference §0): there
-the read takes from the push bucket itself. A rate-limited or unavailable answer is waited out
-a few times before the read gives up.
+an operator's read takes from the push bucket itself, and the continuous read-back from a small
+bucket of its own inside the margin the pushes leave (:data:`SHARED_BUDGETS`). A rate-limited
+or unavailable answer is waited out a few times before the read gives up.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from inventory_engine.errors import ConfigError
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.redis_io import redis_errors, wall_clock_ms
 from inventory_engine.ledger.scripts import lua_source
+from inventory_engine.limit_settings import SHARED_BUDGETS, documented_key, limit_variant
 from inventory_engine.sync.limits import LIMITS, effective_limits
 
 _T = TypeVar("_T")
@@ -48,6 +50,8 @@ class ReadLimits:
         rate_per_s: its sustained refill.
         cost_per_item: the bucket counts items (YM: offers per minute), not requests.
         shared_with_push: take from the push bucket (the marketplace counts both together).
+        own_rate_per_s: shared channels: the read-back's own refill, beside the push bucket,
+            out of the margin the push defaults leave (one page at most at once).
     """
 
     page_size: int
@@ -56,6 +60,7 @@ class ReadLimits:
     rate_per_s: float
     cost_per_item: bool = False
     shared_with_push: bool = False
+    own_rate_per_s: float = 0.0
 
 
 READ_LIMITS: dict[str, ReadLimits] = {
@@ -69,6 +74,7 @@ READ_LIMITS: dict[str, ReadLimits] = {
         capacity=LIMITS["wildberries"].bucket_capacity,
         rate_per_s=LIMITS["wildberries"].bucket_rate_per_s,
         shared_with_push=True,
+        own_rate_per_s=SHARED_BUDGETS["wildberries:personal"].read_per_minute / 60,
     ),
     # 100,000 offers/min read, 500 offer ids per request; kept at 80 %.
     "yandex_market": ReadLimits(
@@ -89,7 +95,8 @@ MAX_WAIT_S = 60.0
 
 def read_limits(kind: str, settings: ChannelSettings | None = None) -> ReadLimits:
     """The kind's read-back pacing; with the channel's ``settings``, its ``limits`` table
-    applied (``read_per_minute``; WB: the effective push bucket, which reads share).
+    applied (``read_per_minute``; WB: the effective push bucket, which an operator's reads
+    share, and the read-back's own budget).
 
     Raises:
         ConfigError: a kind that cannot be read back.
@@ -101,7 +108,15 @@ def read_limits(kind: str, settings: ChannelSettings | None = None) -> ReadLimit
         return limits
     if limits.shared_with_push:
         push = effective_limits(settings)
-        return replace(limits, capacity=push.bucket_capacity, rate_per_s=push.bucket_rate_per_s)
+        own = settings.limits.read_per_minute
+        if own is None:
+            own = SHARED_BUDGETS[documented_key(kind, limit_variant(settings))].read_per_minute
+        return replace(
+            limits,
+            capacity=push.bucket_capacity,
+            rate_per_s=push.bucket_rate_per_s,
+            own_rate_per_s=own / 60,
+        )
     if settings.limits.read_per_minute is not None:
         return replace(limits, rate_per_s=settings.limits.read_per_minute / 60)
     return limits
@@ -164,7 +179,23 @@ class ReadPacer:
             self.requests += limits.requests_per_page
         return wait_ms
 
-    def _charge(self, channel: str, limits: ReadLimits, cost: int) -> None:
+    def take_own(self, channel: str, limits: ReadLimits) -> int:
+        """Take one page from the read-back's own budget (channels whose reads share the push
+        limit: a page is one request). Returns 0 when taken, else the ms until it would be."""
+        with redis_errors():
+            wait_ms = int(
+                self._take(
+                    keys=[self.keys.bucket(f"{channel}:read"), self.keys.clock_offset],
+                    args=[limits.requests_per_page, limits.own_rate_per_s / 1000, 1, "spare", 0],
+                )
+            )
+        if wait_ms <= 0:
+            self.requests += limits.requests_per_page
+        return wait_ms
+
+    def charge(self, channel: str, limits: ReadLimits, cost: int) -> None:
+        """Take ``cost`` more, into debt if need be: the marketplace billed a read more than
+        was taken for it (WB bills a refused one as 10 requests)."""
         with redis_errors():
             self._take(
                 keys=[self.bucket_key(channel, limits), self.keys.clock_offset],
@@ -184,7 +215,7 @@ class ReadPacer:
                 return request()
             except ChannelRejectedError as exc:
                 if exc.billed_extra:  # WB bills a refused read as 10 requests
-                    self._charge(channel, limits, exc.billed_extra)
+                    self.charge(channel, limits, exc.billed_extra)
                 raise
 
         return with_retries(paid, sleep=self.sleep)

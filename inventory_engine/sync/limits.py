@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from inventory_engine.config import ChannelSettings
+from inventory_engine.limit_settings import SHARED_BUDGETS
 from inventory_engine.timing import ITEM_WINDOW_MARGIN_S
 
 
@@ -62,9 +63,14 @@ LIMITS: dict[str, ChannelLimits] = {
     ),
     # 300 requests/min, burst 20, one every 200 ms: WB's own bucket, a little slower and with
     # a smaller burst, so a request that left a little late (several in flight at once) still
-    # finds a token at WB (a full burst of 20 let one through too soon in a benchmark).
+    # finds a token at WB (a full burst of 20 let one through too soon in a benchmark). The
+    # read-back's own budget comes out of that margin (SHARED_BUDGETS).
     "wildberries": ChannelLimits(
-        max_batch=1_000, bucket_capacity=16, bucket_rate_per_s=4.8, ceiling=100_000, concurrency=4
+        max_batch=1_000,
+        bucket_capacity=16,
+        bucket_rate_per_s=SHARED_BUDGETS["wildberries:personal"].push_per_minute / 60,
+        ceiling=100_000,
+        concurrency=4,
     ),
     # 100,000 SKUs/min counted on the request's SKUs.
     "yandex_market": ChannelLimits(
@@ -85,7 +91,11 @@ LIMITS: dict[str, ChannelLimits] = {
 }
 
 WB_BASIC_LIMITS = ChannelLimits(
-    max_batch=1_000, bucket_capacity=8, bucket_rate_per_s=2.4, ceiling=100_000, concurrency=2
+    max_batch=1_000,
+    bucket_capacity=8,
+    bucket_rate_per_s=SHARED_BUDGETS["wildberries:basic"].push_per_minute / 60,
+    ceiling=100_000,
+    concurrency=2,
 )
 """WB with a basic token (since 2026-03-30: 150 requests/min, burst 10): the personal token's
 defaults halved, with the same margin below WB's own bucket."""

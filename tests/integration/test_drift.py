@@ -1,6 +1,7 @@
 """Self-healing read-back (issue 14 §1): values changed behind the engine's back on each
 simulator are found and repaired by the watch, without any command; a pending change is never
-"repaired" backwards; a read that shares the push budget leaves the pushes their share; one
+"repaired" backwards; a read that shares the push limit (WB) is paid from the read-back's own
+share of it, or from what the pushes leave; one
 process reads a channel at a time; an item that keeps drifting is listed as stuck.
 
 Real Valkey, the three simulators over loopback, RQ workers (burst, in process) for the pushes
@@ -161,19 +162,44 @@ def test_one_process_reads_a_channel_at_a_time(harness):
     assert step_until_read(second) == []
 
 
-def test_a_read_that_costs_push_budget_leaves_the_pushes_their_share(harness):
-    """WB counts reads and pushes against one bucket: with the bucket below the spare share
-    the watch waits instead of reading."""
-    limits = read_limits("wildberries")
-    keys = harness.engine.ledger.keys
-    keep = limits.capacity * SPARE_SHARE
+def freeze_bucket(harness: Harness, name: str, tokens: float) -> None:
+    """Set a bucket's tokens with its clock far ahead, so it does not refill during the test."""
     harness.engine.client.hset(
-        keys.bucket("wb"), mapping={"tokens": str(keep), "ts_ms": str(10**15)}
+        harness.engine.ledger.keys.bucket(name),
+        mapping={"tokens": str(tokens), "ts_ms": str(10**15)},
     )
+
+
+def tokens(harness: Harness, name: str) -> float:
+    return float(harness.engine.client.hget(harness.engine.ledger.keys.bucket(name), "tokens"))
+
+
+def test_wb_read_back_pays_from_its_own_share_not_the_pushes(harness):
+    """WB counts reads and pushes against one limit: the watch pays a page from its own small
+    share of it (out of the margin the push defaults leave), not from the push bucket, even when
+    the pushes use all of theirs (sustained traffic)."""
+    freeze_bucket(harness, "wb", 0)  # the pushes spent every token
+    assert step_until_read(watch(harness, "wb")) == []
+    assert tokens(harness, "wb") == 0  # no push token taken
+    assert tokens(harness, "wb:read") < 1  # the page came from the read-back's share
+
+
+def test_with_its_share_spent_the_watch_takes_only_what_the_pushes_leave(harness):
+    limits = read_limits("wildberries")
+    keep = limits.capacity * SPARE_SHARE
+    freeze_bucket(harness, "wb:read", 0)
+    # The push bucket at the spare share: nothing to spare, the watch waits.
+    freeze_bucket(harness, "wb", keep)
     delay, report = watch(harness, "wb").step()
     assert report.skipped == "budget"
     assert 0 < delay <= 1.0
-    assert float(harness.engine.client.hget(keys.bucket("wb"), "tokens")) == keep
+    assert tokens(harness, "wb") == keep
+    # Pushes idle, the push bucket full: a page may take one spare token.
+    freeze_bucket(harness, "wb", limits.capacity)
+    _, report = watch(harness, "wb").step()
+    assert report.read == 1
+    assert tokens(harness, "wb") == limits.capacity - 1
+    assert tokens(harness, "wb:read") == 0
 
 
 @pytest.mark.slow

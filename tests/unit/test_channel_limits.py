@@ -24,6 +24,7 @@ from inventory_engine.channels.wildberries import WildberriesClient
 from inventory_engine.cli import app
 from inventory_engine.config import load_settings
 from inventory_engine.errors import ConfigError
+from inventory_engine.limit_settings import SHARED_BUDGETS
 from inventory_engine.operate.pacing import READ_LIMITS, read_limits
 from inventory_engine.sync.limits import LIMITS, WB_BASIC_LIMITS, YM_V3_LIMITS, effective_limits
 
@@ -96,9 +97,20 @@ def test_a_value_beyond_the_documented_limit_is_refused_naming_it(
     assert forced.limits.force
 
 
-def test_wb_reads_share_the_push_budget_so_read_per_minute_is_refused() -> None:
-    with pytest.raises(ConfigError, match="share the stock methods' limit"):
-        channel(**WB, limits={"read_per_minute": 100, "force": True})
+def test_wb_reads_and_pushes_are_checked_together_against_the_shared_limit() -> None:
+    # The defaults split WB's 300/min: 288 pushes + 6 reads (basic token: 144 + 3 of 150).
+    for token_type, documented in (("personal", 300), ("basic", 150)):
+        budget = SHARED_BUDGETS[f"wildberries:{token_type}"]
+        assert budget.push_per_minute + budget.read_per_minute <= documented
+    assert channel(**WB, limits={"read_per_minute": 12}).limits.read_per_minute == 12
+    with pytest.raises(ConfigError, match=r"288 \+ 20 is above the documented 300"):
+        channel(**WB, limits={"read_per_minute": 20})
+    with pytest.raises(ConfigError, match=r"296 \+ 6 is above the documented 300"):
+        channel(**WB, limits={"rate_per_minute": 296})
+    with pytest.raises(ConfigError, match=r"144 \+ 10 is above the documented 150"):
+        channel(**WB, token_type="basic", limits={"read_per_minute": 10})
+    assert channel(**WB, limits={"rate_per_minute": 290, "read_per_minute": 10})
+    assert channel(**WB, limits={"read_per_minute": 100, "force": True}).limits.force
 
 
 def test_unknown_limit_names_and_token_types_are_refused() -> None:
@@ -123,6 +135,9 @@ def test_read_back_pacing_takes_the_overrides() -> None:
     assert ozon.rate_per_s == 2
     wb = read_limits("wildberries", channel(**WB, token_type="basic"))
     assert (wb.capacity, wb.rate_per_s) == (8, 2.4)  # the push bucket WB reads share
+    assert wb.own_rate_per_s == 3 / 60  # and the read-back's own share beside it
+    wb = read_limits("wildberries", channel(**WB, limits={"read_per_minute": 12}))
+    assert wb.own_rate_per_s == 12 / 60
 
 
 # -- channels show -----------------------------------------------------------------------------
@@ -149,7 +164,11 @@ def test_channels_show_marks_defaults_and_overrides(tmp_path: Path, monkeypatch)
         "documented": 150,
     }
     assert wb["limits"]["burst"] == {"value": 8, "source": "default", "documented": 10}
-    assert wb["limits"]["read_per_minute"]["value"] == "shared with push"
+    assert wb["limits"]["read_per_minute"] == {
+        "value": 3.0,
+        "source": "default",
+        "documented": "shared with push: 150 together",
+    }
     assert wb["api"]["endpoints"]["stocks"] == "/api/v3/stocks/{warehouse_id}"
 
     table = CliRunner().invoke(
