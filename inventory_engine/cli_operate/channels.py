@@ -33,6 +33,7 @@ from inventory_engine.limit_settings import (
     limit_variant,
 )
 from inventory_engine.operate.pacing import READ_LIMITS, read_limits
+from inventory_engine.sandbox_channels import SANDBOX_NAMES, channels_for_urls
 from inventory_engine.sync.limits import effective_limits
 
 channels_app = typer.Typer(help="The configured sales channels.", no_args_is_help=True)
@@ -45,6 +46,8 @@ CLIENT_MODULES: dict[str, tuple[ModuleType, ...]] = {
 }
 """Where each kind's client keeps its method paths (``*_PATH`` constants)."""
 _API_WORDS = ("version", "api", "path")
+SANDBOX_URL = "http://127.0.0.1"
+"""Stands for the simulators' addresses, which only a running serve knows."""
 
 
 @channels_app.command("show")
@@ -56,12 +59,22 @@ def show(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     except InventoryError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    described = [describe_channel(channel) for channel in settings.channels]
+    sandbox = not settings.channels
+    # With none configured, serve runs in sandbox mode: the simulators' channels, which take
+    # the kinds' default limits, are the ones in use.
+    channels = channels_for_urls(dict.fromkeys(SANDBOX_NAMES, SANDBOX_URL)) if sandbox else []
+    described = [
+        {**describe_channel(channel), **({"sandbox": True} if sandbox else {})}
+        for channel in channels or settings.channels
+    ]
     if as_json:
         print_json(described)
         return
-    if not described:
-        out.print("no channels configured")
+    if sandbox:
+        out.print(
+            "no [[channels]] configured: serve runs in sandbox mode and publishes to the "
+            "built-in simulators, with these limits"
+        )
     for channel in described:
         _print_channel(channel)
 

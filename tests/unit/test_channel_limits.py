@@ -310,3 +310,28 @@ def test_ym_v3_stock_api_picks_its_own_per_request_limits() -> None:
     with pytest.raises(ConfigError, match="documented 50"):
         channel(**YM, stock_api="v3", warehouse_id=5, limits={"rate_per_minute": 60})
     assert effective_limits(channel(**YM)) == LIMITS["yandex_market"]
+
+
+def test_channels_show_in_sandbox_mode_lists_the_simulators_channels(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """No [[channels]]: serve publishes to the simulators, so those channels and their default
+    limits are what is in use (it printed nothing before)."""
+    for name in ("INVENTORY_CONFIG", "INVENTORY_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "c.toml"
+    config.write_text("[http]\nport = 8080\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["channels", "show", "--json", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.output)
+    assert [(c["name"], c["kind"], c["sandbox"]) for c in described] == [
+        ("ozon", "ozon", True),
+        ("wb", "wildberries", True),
+        ("ym", "yandex_market", True),
+    ]
+    assert described[1]["limits"]["rate_per_minute"]["source"] == "default"
+    table = CliRunner().invoke(
+        app, ["channels", "show", "--config", str(config)], terminal_width=200
+    )
+    assert table.exit_code == 0
+    assert "sandbox mode" in table.output
