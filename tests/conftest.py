@@ -21,6 +21,7 @@ from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.domain.bundles import bundle_parents, format_recipe, parse_recipe
 from inventory_engine.ledger import LedgerReader, RedisLedger
 from inventory_engine.ledger.keys import AccountKeys
+from inventory_engine.ledger.scripts import LedgerCode
 
 START_MS = 1_700_000_000_000
 """Where the test clock starts (a fixed instant in November 2023)."""
@@ -75,9 +76,21 @@ def real_client(real_server: Any) -> Iterator[redis.Redis]:
         client.close()
 
 
-@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.integration)])
-def redis_client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
-    """An empty store: fakeredis (its own server per test) or the real server, flushed."""
+@pytest.fixture(
+    params=[
+        "fake",
+        pytest.param("real", marks=pytest.mark.integration),
+        pytest.param("real-scripts", marks=pytest.mark.integration),
+    ]
+)
+def redis_client(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[redis.Redis]:
+    """An empty store: fakeredis (its own server per test) or the real server, flushed; on
+    ``real-scripts`` the ledger runs its operations as scripts (EVALSHA), as it does on a
+    server without Functions, instead of its Functions library."""
+    if request.param == "real-scripts":
+        monkeypatch.setattr(LedgerCode, "DEFAULT", False)
     if request.param == "fake":
         client: redis.Redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
         try:

@@ -42,9 +42,11 @@ def check_location(location: str) -> str:
     return location
 
 
-def lines_json(lines: Iterable[OrderLine]) -> str:
-    """Lines as the scripts take them: ``[[sku, qty], ...]``, one per SKU, sorted by SKU (the
-    same cart in another line order is the same request)."""
+def lines_args(lines: Iterable[OrderLine]) -> tuple[str, list[str | int]]:
+    """Lines as the scripts take them, one per SKU, sorted by SKU (the same cart in another
+    line order is the same request): the canonical JSON ``[[sku, qty], ...]`` that is stored
+    with the order and compared by ``try_reserve`` (never decoded by the scripts), and the same
+    lines flat, ``sku, qty, sku, qty, ...``, which the scripts read."""
     totals: dict[str, int] = {}
     for line in lines:
         totals[line.sku] = totals.get(line.sku, 0) + line.quantity
@@ -54,4 +56,5 @@ def lines_json(lines: Iterable[OrderLine]) -> str:
         raise ValueError(f"an order may have at most {MAX_ORDER_LINES} distinct lines")
     if any(qty > MAX_LINE_QUANTITY for qty in totals.values()):
         raise ValueError(f"a SKU's total quantity may not exceed {MAX_LINE_QUANTITY}")
-    return json.dumps(sorted(totals.items()), separators=(",", ":"))
+    items = sorted(totals.items())
+    return json.dumps(items, separators=(",", ":")), [value for item in items for value in item]

@@ -33,7 +33,7 @@ from inventory_engine.errors import (
     ReservationNotFoundError,
     StockLevelError,
 )
-from inventory_engine.ledger.events import OrderEvent, check_location, checked_event, lines_json
+from inventory_engine.ledger.events import OrderEvent, check_location, checked_event, lines_args
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.redis_io import redis_errors, wall_clock_ms
 from inventory_engine.ledger.results import (
@@ -47,7 +47,7 @@ from inventory_engine.ledger.results import (
     decode_reserve_reply,
     text,
 )
-from inventory_engine.ledger.scripts import register_scripts
+from inventory_engine.ledger.scripts import LedgerCode
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -62,6 +62,8 @@ class RedisLedger:
         channels: names of the channels that publish stock; each change marks the SKU dirty for
             every one of them.
         clock: returns now in epoch milliseconds (passed into every script as ``now_ms``).
+        functions: run the operations as Redis Functions (True) or scripts (False); None asks
+            the server whether it has Functions (see :mod:`.scripts`).
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class RedisLedger:
         clock: Callable[[], int] = wall_clock_ms,
         journal_max_entries: int = JOURNAL_MAX_ENTRIES,
         retention_ms: int = FINISHED_ORDER_RETENTION_MS,
+        functions: bool | None = None,
     ) -> None:
         self.client = client
         self.keys = AccountKeys(check_identifier(account, "account"))
@@ -80,7 +83,7 @@ class RedisLedger:
         self.clock = clock
         self._journal_max = journal_max_entries
         self._retention_ms = retention_ms
-        self._scripts = register_scripts(client)
+        self._code = LedgerCode(client, functions=functions)
         k = self.keys
         self._keys_head = (
             k.on_hand,
@@ -122,7 +125,7 @@ class RedisLedger:
         client: redis.Redis | Pipeline | None = None,
     ) -> Any:
         with redis_errors():
-            return self._scripts[script](keys=keys, args=args, client=client or self.client)
+            return self._code.run(script, keys, args, client)
 
     # -- marketplace orders --------------------------------------------------------------------
 
@@ -158,18 +161,37 @@ class RedisLedger:
         """Record many events in one pipelined round trip, in order; each is its own atomic
         call, exactly as if recorded one by one."""
         checked = [checked_event(event) for event in events]
+        sent = [event for event in checked if event.action is not OrderAction.IGNORE]
         with redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            for event in checked:
-                if event.action is not OrderAction.IGNORE:
-                    self._queue_event(event, pipe)
-            replies = iter(pipe.execute())
+            replies = iter(self._pipelined(sent))
         return [
             OrderOutcome(False, None)
             if event.action is OrderAction.IGNORE
             else decode_order_reply(next(replies))
             for event in checked
         ]
+
+    def _pipelined(self, events: Sequence[OrderEvent], *, raise_on_error: bool = True) -> list[Any]:
+        """Each event's reply, in one pipelined round trip (checked events only). A call the
+        server could not run because it had lost the ledger's functions (nothing ran) is sent
+        again after the library is loaded again."""
+        pipe = self.client.pipeline(transaction=False)
+        for event in events:
+            self._queue_event(event, pipe)
+        replies = pipe.execute(raise_on_error=False) if events else []
+        lost = [i for i, reply in enumerate(replies) if self._code.missing(reply)]
+        if lost:
+            self._code.load()
+            pipe = self.client.pipeline(transaction=False)
+            for index in lost:
+                self._queue_event(events[index], pipe)
+            for index, reply in zip(lost, pipe.execute(raise_on_error=False), strict=True):
+                replies[index] = reply
+        if raise_on_error:
+            for reply in replies:
+                if isinstance(reply, redis.ResponseError):
+                    raise reply
+        return replies
 
     def record_orders_each(
         self, events: Sequence[OrderEvent]
@@ -185,20 +207,20 @@ class RedisLedger:
         """
         results: list[OrderOutcome | ValueError | LedgerScriptError | None] = []
         sent: list[int] = []
+        checked: list[OrderEvent] = []
+        for index, event in enumerate(events):
+            if event.action is OrderAction.IGNORE:
+                results.append(OrderOutcome(False, None))
+                continue
+            try:
+                checked.append(checked_event(event))
+            except ValueError as exc:
+                results.append(exc)
+                continue
+            results.append(None)
+            sent.append(index)
         with redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            for index, event in enumerate(events):
-                if event.action is OrderAction.IGNORE:
-                    results.append(OrderOutcome(False, None))
-                    continue
-                try:
-                    self._queue_event(checked_event(event), pipe)
-                except ValueError as exc:
-                    results.append(exc)
-                    continue
-                results.append(None)
-                sent.append(index)
-            replies = pipe.execute(raise_on_error=False) if sent else []
+            replies = self._pipelined(checked, raise_on_error=False)
         for index, reply in zip(sent, replies, strict=True):
             if isinstance(reply, redis.ResponseError):
                 error = LedgerScriptError(f"redis refused: {reply}")
@@ -267,16 +289,18 @@ class RedisLedger:
         commit_expired: bool = False,
     ) -> Any:
         keys = self._keys(self.keys.order(event.channel, event.order_id))
+        req, flat = lines_args(event.lines) if event.lines else ("", [])
         args = self._argv(
             event.location,
             event.channel,
             event.order_id,
             event.action.value,
-            lines_json(event.lines) if event.lines else "",
+            req,
             event.status,
             event_id,
             "" if event.received_ms is None else int(event.received_ms),
             "1" if commit_expired else "",
+            *flat,
         )
         return self._run("apply_order_event", keys, args, client)
 
@@ -310,7 +334,8 @@ class RedisLedger:
             raise ValueError("ttl_s must be positive")
         expires = "" if ttl_s is None else self.clock() + ttl_s * 1000
         order_key = self.keys.order(channel, reservation_id)
-        args = self._argv(location, channel, reservation_id, lines_json(lines), expires)
+        req, flat = lines_args(lines)
+        args = self._argv(location, channel, reservation_id, req, expires, *flat)
         reply = self._run("try_reserve", self._keys(order_key), args)
         return decode_reserve_reply(reservation_id, reply)
 

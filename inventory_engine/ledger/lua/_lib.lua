@@ -1,5 +1,7 @@
--- _lib.lua: helpers shared by every ledger script. ledger/scripts.py prepends this file to each
--- operation's file before registering it, so every script has the same KEYS/ARGV prologue:
+-- _lib.lua: helpers shared by every ledger operation. ledger/scripts.py builds one Redis
+-- Functions library of this file and every operation (each wrapped in a function that calls
+-- begin() first), and the same code as one script per operation where Functions are missing.
+-- Every operation has the same KEYS/ARGV prologue:
 --
 -- KEYS[1]  inv:{a}:on_hand               hash "<location>|<sku>" -> units on hand
 -- KEYS[2]  inv:{a}:reserved              hash "<location>|<sku>" -> units reserved
@@ -30,20 +32,46 @@
 local APPLIED, NOOP, NOT_FOUND, INSUFFICIENT, CONFLICT, OUT_OF_RANGE, IS_BUNDLE = 1, 2, 3, 4, 5, 6, 7
 local EXPIRED = 8
 
-local K_ON_HAND, K_RESERVED, K_BUNDLES, K_PARENTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local K_CATALOG, K_JOURNAL, K_COUNTERS, K_LOCATIONS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local K_OVERSOLD, K_UNKNOWN, K_EXPIRY, K_ORDER = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
-local NOW_MS = tonumber(ARGV[1])
+-- Everything below runs once, when the library is loaded (FUNCTION LOAD; or, where Redis has
+-- no Functions, at each EVALSHA, see ledger/scripts.py); begin() sets the per-call values at
+-- the start of every operation. Redis runs one call at a time, so these upvalues belong to the
+-- call running now.
+local KEYS, ARGV
+local K_ON_HAND, K_RESERVED, K_BUNDLES, K_PARENTS
+local K_CATALOG, K_JOURNAL, K_COUNTERS, K_LOCATIONS
+local K_OVERSOLD, K_UNKNOWN, K_EXPIRY, K_ORDER
+local NOW_MS
 -- Not constant: a script working on a known order switches to the location stored with it.
-local LOCATION = ARGV[2]
-local N_DIRTY = tonumber(ARGV[3])
-local JOURNAL_MAXLEN = ARGV[4]
-local RETENTION_MS = tonumber(ARGV[5])
+local LOCATION
+local N_DIRTY
+local JOURNAL_MAXLEN
+local RETENTION_MS
 -- When the change first became known (an event's receipt); scripts may move it earlier. Dirty
 -- marks carry it, so propagation is measured from the event, not from the worker applying it.
-local MARK_MS = NOW_MS
+local MARK_MS
 local FIRST_DIRTY = 13
-local FIRST_EXTRA_KEY = FIRST_DIRTY + N_DIRTY
+local FIRST_EXTRA_KEY
+
+local function begin(keys, args)
+  KEYS, ARGV = keys, args
+  K_ON_HAND, K_RESERVED, K_BUNDLES, K_PARENTS = keys[1], keys[2], keys[3], keys[4]
+  K_CATALOG, K_JOURNAL, K_COUNTERS, K_LOCATIONS = keys[5], keys[6], keys[7], keys[8]
+  K_OVERSOLD, K_UNKNOWN, K_EXPIRY, K_ORDER = keys[9], keys[10], keys[11], keys[12]
+  NOW_MS = tonumber(args[1])
+  LOCATION = args[2]
+  N_DIRTY = tonumber(args[3])
+  JOURNAL_MAXLEN = args[4]
+  RETENTION_MS = tonumber(args[5])
+  MARK_MS = NOW_MS
+  FIRST_EXTRA_KEY = FIRST_DIRTY + N_DIRTY
+end
+
+-- Request lines passed flat, ARGV[first ..] = sku, qty, sku, qty, ... (no JSON to decode).
+local function request_lines(first)
+  local lines = {}
+  for i = first, #ARGV, 2 do lines[#lines + 1] = {ARGV[i], tonumber(ARGV[i + 1])} end
+  return lines
+end
 
 -- HGET answers false for a missing field.
 local function int_or_zero(value)
@@ -94,11 +122,25 @@ end
 
 -- Move one SKU's counters by the given deltas, journal it and mark it dirty.
 -- Returns on_hand and reserved after the change.
+-- A counter that moves is moved with HINCRBY, whose answer gives both values (one call, not a
+-- read and a write).
 local function change(sku, d_on_hand, d_reserved, op, channel, order_id, reason)
-  local oh0, rs0 = on_hand_of(sku), reserved_of(sku)
-  local oh1, rs1 = oh0 + d_on_hand, rs0 + d_reserved
-  if d_on_hand ~= 0 then redis.call('HSET', K_ON_HAND, field(sku), oh1) end
-  if d_reserved ~= 0 then redis.call('HSET', K_RESERVED, field(sku), rs1) end
+  local f = field(sku)
+  local oh0, oh1, rs0, rs1
+  if d_on_hand ~= 0 then
+    oh1 = redis.call('HINCRBY', K_ON_HAND, f, d_on_hand)
+    oh0 = oh1 - d_on_hand
+  else
+    oh0 = on_hand_of(sku)
+    oh1 = oh0
+  end
+  if d_reserved ~= 0 then
+    rs1 = redis.call('HINCRBY', K_RESERVED, f, d_reserved)
+    rs0 = rs1 - d_reserved
+  else
+    rs0 = reserved_of(sku)
+    rs1 = rs0
+  end
   journal(op, channel, order_id, sku, oh0, oh1, rs0, rs1, reason)
   mark_dirty(sku)
   return oh1, rs1

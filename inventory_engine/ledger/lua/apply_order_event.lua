@@ -8,12 +8,14 @@
 -- KEYS and ARGV[1..5]: see _lib.lua. KEYS[12] is the order hash.
 -- ARGV[6]  channel          ARGV[7]  order id
 -- ARGV[8]  action: reserve | hold | commit | final | cancel_after_ship | release
--- ARGV[9]  request lines JSON [[sku, qty], ...] or "" when the event carries none
+-- ARGV[9]  the request's canonical lines JSON [[sku, qty], ...] (stored as the order's req,
+--          never decoded) or "" when the event carries none
 -- ARGV[10] marketplace status text ("" if none)
 -- ARGV[11] event id: makes a partial release idempotent ("" = not partial)
 -- ARGV[12] ms the event was received by the engine ("" = now): the dirty marks' time
 -- ARGV[13] "1": a commit of an expired hold takes its stock again if it can (RedisLedger.commit,
 --          the storefront's checkout); "" (marketplace events): an expired hold never moves
+-- ARGV[14 ..] the same lines flat: sku, qty, sku, qty, ...
 --
 -- Returns {APPLIED, state, oversold_units, unknown_lines} | {NOOP, state} | {NOT_FOUND} |
 --         {EXPIRED, sku, requested, available, ...} (ARGV[13] "1" only: nothing changed)
@@ -64,7 +66,7 @@ end
 -- First sight of the order.
 if not state then
   local lines, unknown = {}, {}
-  if req ~= '' then lines, unknown = expand(cjson.decode(req)) end
+  if req ~= '' then lines, unknown = expand(request_lines(14)) end
   if event_id ~= '' then
     -- A partial cancel of an order not seen yet: a tombstone would block the whole late order,
     -- so report it and let the caller retry once the order is known.
@@ -97,7 +99,7 @@ if action == 'release' and event_id ~= '' then
   redis.call('HSET', K_ORDER, 'ev:' .. event_id, NOW_MS)
   local to_release, kept, remaining = {}, {}, 0
   local asked = {}
-  for _, line in ipairs(cjson.decode(req)) do asked[line[1]] = (asked[line[1]] or 0) + line[2] end
+  for _, line in ipairs(request_lines(14)) do asked[line[1]] = (asked[line[1]] or 0) + line[2] end
   for _, line in ipairs(stored_lines()) do
     local q = math.min(asked[line[1]] or 0, line[2])
     if q > 0 then

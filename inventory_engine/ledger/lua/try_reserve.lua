@@ -5,6 +5,7 @@
 -- KEYS and ARGV[1..5]: see _lib.lua. KEYS[12] is the reservation's order hash.
 -- ARGV[6] channel   ARGV[7] reservation id   ARGV[8] request lines JSON [[sku, qty], ...]
 -- ARGV[9] expiry ms ("" = held until committed or released)
+-- ARGV[10 ..] the same lines flat: sku, qty, sku, qty, ...
 --
 -- Returns {APPLIED, 'reserved', expiry_ms} | {NOOP, state, expiry_ms} | {CONFLICT, state} |
 --         {INSUFFICIENT, sku, requested, available, ...}
@@ -17,7 +18,7 @@ if state then
   return {NOOP, state, int_or_zero(redis.call('HGET', K_ORDER, 'exp'))}
 end
 
-local lines, unknown = expand(cjson.decode(req))
+local lines, unknown = expand(request_lines(10))
 local short = short_lines(lines, unknown)
 if #short > 0 then
   table.insert(short, 1, INSUFFICIENT)
