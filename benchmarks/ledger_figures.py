@@ -15,8 +15,33 @@ CATALOG_SKUS = 1_000
 CATALOG_STOCK = 500_000_000
 """On hand per SKU for the throughput runs: orders never run short, nothing is oversold."""
 
+GOAL_SERVER_USEC = 20.0
+GOAL_SERVER_TEXT = (
+    "≤ 20 µs server time per order event (`INFO commandstats`), `record_orders` pipelined"
+)
+GOAL_MULTI_EVENTS_PER_S = 20_000
+GOAL_MULTI_TEXT = "≥ 20,000 order events/s pipelined (batch 500) from 2 client processes"
+"""Issue 15 §3's goals on this 2-core machine (before the change: ~50–55 µs and ~13,000/s)."""
+
 GOAL_EVENTS_PER_S = 30_000
 GOAL_TEXT = "≥ 30,000 order events/s pipelined on this 2-core machine"
+"""The goal this benchmark started with (commit 07ca51d, before issue 15); kept as a yardstick."""
+
+BEFORE = "before"
+AFTER = "after"
+FALLBACK = "fallback"
+VARIANTS = (BEFORE, AFTER, FALLBACK)
+"""How the ledger's apply_order_event runs in a measurement (:attr:`Throughput.variant`)."""
+VARIANT_TEXT = {
+    BEFORE: "before: EVALSHA of the frozen pre-Functions script (83f58a0)",
+    AFTER: "after: Functions library (FCALL)",
+    FALLBACK: "after, scripts fallback: EVALSHA (functions=False)",
+}
+VARIANT_SHORT = {BEFORE: "before (EVALSHA)", AFTER: "after (FCALL)", FALLBACK: "fallback (EVALSHA)"}
+VARIANT_COMMAND = {BEFORE: "evalsha", AFTER: "fcall", FALLBACK: "evalsha"}
+"""The ``INFO commandstats`` entry each variant's calls are counted under."""
+BASELINE_COMMIT = "83f58a0"
+BASELINE_FILE = "benchmarks/baseline/apply_order_event_before_functions.lua"
 
 NO_PERSISTENCE = 'no persistence (--save "" --appendonly no)'
 AOF_EVERYSEC = (
@@ -38,6 +63,8 @@ INCR_ONE = "raw INCRBY one by one"
 INCR_PIPE = "raw INCRBY pipelined"
 EVAL_ONE = "raw EVALSHA trivial script, one by one"
 EVAL_PIPE = "raw EVALSHA trivial script, pipelined"
+FCALL_PIPE = "raw FCALL trivial function, pipelined"
+MULTI = "record_orders pipelined, 2 processes"
 RESERVE_ONE = "try_reserve (storefront hold) one by one"
 
 
@@ -61,6 +88,8 @@ class Throughput:
     """events/s of every repetition (this record is the fastest one)."""
     total_events: int = 0
     """events recorded by all repetitions together."""
+    variant: str = ""
+    """:data:`BEFORE`, :data:`AFTER` or :data:`FALLBACK` for ledger runs; "" for raw baselines."""
 
     @property
     def other_cpu_pct(self) -> float | None:
@@ -92,10 +121,26 @@ class Throughput:
 
 @dataclass
 class Probe:
-    """Server time of one EVALSHA of a script built from pieces of the ledger's Lua."""
+    """Server time of one call of a script or function built from pieces of the ledger's Lua."""
 
     name: str
     usec: float | None
+    command: str = "evalsha"
+    """How it was called: ``fcall`` (a function of a probe library) or ``evalsha``."""
+    group: str = AFTER
+    """Whose code it times: :data:`AFTER` (today's, as Functions) or :data:`BEFORE`/:data:`FALLBACK`
+    (a script through EVALSHA)."""
+
+
+@dataclass
+class Equivalence:
+    """The same order events applied through each variant on its own account, compared."""
+
+    ok: bool
+    events: int
+    calls: int
+    keys: int
+    detail: str
 
 
 PROBE_CALLS = 3_000

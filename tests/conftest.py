@@ -16,12 +16,14 @@ from typing import Any
 import fakeredis
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.domain.bundles import bundle_parents, format_recipe, parse_recipe
 from inventory_engine.ledger import LedgerReader, RedisLedger
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.scripts import LedgerCode
+from tests.cluster_helpers import LocalCluster
 
 START_MS = 1_700_000_000_000
 """Where the test clock starts (a fixed instant in November 2023)."""
@@ -65,6 +67,24 @@ def connect_real(server: Any, **kwargs: Any) -> redis.Redis:
     return redis.Redis(host=server.host, port=server.port, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One real local Redis Cluster (three Valkey primaries) for the whole session."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+    except Exception as exc:
+        cluster.stop()
+        message = f"the local Redis Cluster did not start: {exc!r}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
 def real_client(real_server: Any) -> Iterator[redis.Redis]:
     """A client to the real server with an empty keyspace."""
@@ -81,6 +101,7 @@ def real_client(real_server: Any) -> Iterator[redis.Redis]:
         "fake",
         pytest.param("real", marks=pytest.mark.integration),
         pytest.param("real-scripts", marks=pytest.mark.integration),
+        pytest.param("cluster", marks=pytest.mark.integration),
     ]
 )
 def redis_client(
@@ -88,7 +109,16 @@ def redis_client(
 ) -> Iterator[redis.Redis]:
     """An empty store: fakeredis (its own server per test) or the real server, flushed; on
     ``real-scripts`` the ledger runs its operations as scripts (EVALSHA), as it does on a
-    server without Functions, instead of its Functions library."""
+    server without Functions, instead of its Functions library; ``cluster``: a real local
+    3-primary Redis Cluster (redis-py's cluster client), flushed."""
+    if request.param == "cluster":
+        client = request.getfixturevalue("real_cluster").client()
+        client.flushall()
+        try:
+            yield client
+        finally:
+            client.close()
+        return
     if request.param == "real-scripts":
         monkeypatch.setattr(LedgerCode, "DEFAULT", False)
     if request.param == "fake":
@@ -99,6 +129,13 @@ def redis_client(
             client.close()
     else:
         yield request.getfixturevalue("real_client")
+
+
+def all_keys(client: Any, pattern: str = "*") -> list[bytes]:
+    """KEYS on every primary of a cluster client (redis-py sends KEYS to one node), else KEYS."""
+    if isinstance(client, RedisCluster):
+        return list(client.keys(pattern, target_nodes=RedisCluster.PRIMARIES))
+    return list(client.keys(pattern))
 
 
 @pytest.fixture

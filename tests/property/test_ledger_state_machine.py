@@ -46,7 +46,7 @@ from inventory_engine.errors import (
 )
 from inventory_engine.ledger import OrderEvent, RedisLedger
 from inventory_engine.ledger.keys import AccountKeys
-from tests.conftest import FakeClock, write_bundles
+from tests.conftest import FakeClock, all_keys, write_bundles
 
 KEYS = AccountKeys()
 BUNDLES: dict[str, tuple[tuple[str, int], ...]] = {"K": (("A", 2), ("B", 1))}
@@ -618,7 +618,7 @@ class LedgerMachine(RuleBasedStateMachine):
             pipe.hget(name, "state")
         states = dict(zip(names, (text(s) for s in pipe.execute()), strict=True))
         assert states == expected
-        stored = {text(k) for k in self.client.keys(KEYS.order_prefix + "*")}
+        stored = {text(k) for k in all_keys(self.client, KEYS.order_prefix + "*")}
         assert stored == set(expected)
 
     def read_journal(self) -> None:

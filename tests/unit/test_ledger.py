@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 import inventory_engine.ledger.ledger as ledger_module
 from inventory_engine.constants import FINISHED_ORDER_RETENTION_MS, MAX_STOCK_LEVEL
@@ -28,7 +29,7 @@ from inventory_engine.errors import (
 from inventory_engine.ledger import LedgerReader, OrderEvent, OrderOutcome, RedisLedger
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.reads import Oversell
-from tests.conftest import START_MS, FakeClock, LedgerFactory, write_bundles
+from tests.conftest import START_MS, FakeClock, LedgerFactory, all_keys, write_bundles
 
 KEYS = AccountKeys()
 
@@ -76,7 +77,7 @@ def order_state(client: redis.Redis, channel: str, order_id: str) -> str | None:
 def snapshot(client: redis.Redis) -> dict[str, object]:
     """Every key of the default account with its value, for "nothing changed" checks."""
     out: dict[str, object] = {}
-    for raw_key in client.keys("inv:*"):
+    for raw_key in all_keys(client, "inv:*"):
         key = text(raw_key)
         assert key is not None
         kind = text(client.type(key))
@@ -1020,7 +1021,7 @@ def test_ledger_without_channels_marks_nothing_dirty(
     quiet.set_on_hand("A", 10)
     quiet.record_order("ozon", "o1", [line("A", 1)], RESERVE)
 
-    assert redis_client.keys("*dirty*") == []
+    assert all_keys(redis_client, "*dirty*") == []
 
 
 def test_journal_records_each_change_before_and_after(
@@ -1269,7 +1270,7 @@ def _batch_events() -> list[OrderEvent]:
 def _account_state(client: redis.Redis, account: str) -> dict[str, object]:
     keys = AccountKeys(account)
     out: dict[str, object] = {}
-    for raw_key in client.keys(f"{keys.base}:*"):
+    for raw_key in all_keys(client, f"{keys.base}:*"):
         key = text(raw_key)
         assert key is not None
         name = key.removeprefix(keys.base)
@@ -1430,8 +1431,11 @@ def test_ledger_and_reader_work_with_decoded_responses(
     redis_client: redis.Redis, clock: FakeClock, define_bundles: DefineBundles
 ) -> None:
     define_bundles({"K": "A:2;B:1"})
-    pool_kwargs = redis_client.connection_pool.connection_kwargs
-    if "server" in pool_kwargs:  # fakeredis: share the same fake server
+    if isinstance(redis_client, RedisCluster):
+        client = RedisCluster(startup_nodes=redis_client.startup_nodes, decode_responses=True)
+    elif "server" in (
+        pool_kwargs := redis_client.connection_pool.connection_kwargs
+    ):  # fakeredis: share the same fake server
         import fakeredis
 
         client = fakeredis.FakeRedis(server=pool_kwargs["server"], decode_responses=True)
