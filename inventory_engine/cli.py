@@ -32,7 +32,7 @@ from inventory_engine.csv_files import read_catalog_csv, read_stock_csv
 from inventory_engine.errors import CatalogError, InventoryError
 from inventory_engine.ledger import LedgerReader
 from inventory_engine.logs import configure_logging
-from inventory_engine.runtime import redis_connection
+from inventory_engine.runtime import queue_connection, redis_connection
 from inventory_engine.sandbox_channels import SANDBOX_NAMES, channels_for_urls
 from inventory_engine.service import Engine
 
@@ -333,7 +333,9 @@ def _engine(settings: Settings, client: redis.Redis) -> Engine:
     """An Engine for a CLI change: it marks the change for every channel ``serve`` publishes to
     (the configured ones, or the sandbox's) and queues their pushes, like any other change."""
     channels = settings.channels or channels_for_urls(dict.fromkeys(SANDBOX_NAMES, SANDBOX_URL))
-    return Engine(settings, client, channels=channels)
+    return Engine(
+        settings, client, queue_client=queue_connection(settings, client), channels=channels
+    )
 
 
 def _progress() -> Progress:

@@ -63,25 +63,58 @@ def _without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
 
 
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+"""URL schemes of a Redis Cluster (redis-py's cluster client; the ``+cluster`` is ours)."""
+
+
 class RedisSettings(BaseModel):
     """``[redis]``: where the ledger lives. No ``url`` means: start the embedded server.
 
     A URL may carry a password: ``repr()`` (what a log line of the settings shows) and JSON
     dumps replace it with ``***``; the attributes keep it for the code that connects.
+
+    On a Redis Cluster (``url = "redis+cluster://host:port"``, or ``cluster = true``) the
+    ledger and each account's sync state live on the cluster, every account's keys in one hash
+    slot; RQ's queues, the inbox and the job guards need a plain Redis: ``queue_url``.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = None
     queue_url: str | None = None
-    """Redis for the RQ queues; defaults to ``url`` (later issues use it)."""
+    """Redis for the RQ queues, the inbox and the job guards; defaults to ``url``. A plain
+    Redis (or a Sentinel-managed one), never a cluster: RQ's transactions span keys."""
+    cluster: bool = False
+    """``url`` is a Redis Cluster (same as a ``redis+cluster://`` URL)."""
 
     @field_validator("url", "queue_url")
     @classmethod
     def _looks_like_redis(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        schemes = ("redis://", "rediss://", "unix://", *CLUSTER_SCHEMES)
+        if value is not None and not value.startswith(schemes):
+            raise ValueError(
+                "must start with redis://, rediss://, unix:// (or redis+cluster:// for url)"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _queues_off_the_cluster(self) -> RedisSettings:
+        if self.queue_url is not None and self.queue_url.startswith(CLUSTER_SCHEMES):
+            raise ValueError(
+                "queue_url must be a plain Redis, not a cluster: RQ's transactions span keys"
+            )
+        if self.is_cluster and self.url is None:
+            raise ValueError("cluster = true needs url (a node of the cluster)")
+        if self.is_cluster and self.queue_url is None:
+            raise ValueError(
+                "a Redis Cluster needs queue_url: RQ's queues, the inbox and the job guards "
+                "stay on a plain Redis (RQ's transactions span keys)"
+            )
+        return self
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster or (self.url is not None and self.url.startswith(CLUSTER_SCHEMES))
 
     @field_serializer("url", "queue_url", when_used="json")
     def _hide_password(self, value: str | None) -> str | None:

@@ -29,7 +29,7 @@ import structlog
 from inventory_engine.config import ChannelSettings, Settings
 from inventory_engine.errors import InventoryError
 from inventory_engine.http_server import RunningServer
-from inventory_engine.runtime import redact_url, redis_connection
+from inventory_engine.runtime import queue_connection, redact_url, redis_connection
 from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine
 from inventory_engine.timing import (
@@ -132,8 +132,10 @@ def serve(
         engine_url = f"http://{settings.http.host}:{http_port}"
         sandbox = None if settings.channels else _start_sandbox(settings, client, engine_url)
         channels = list(settings.channels) or _sandbox_channels(sandbox)
-        engine = Engine(settings, client, channels=channels)
-        env = dict(os.environ, INVENTORY_REDIS__URL=_url_of(client))
+        queue_client = queue_connection(settings, client)
+        engine = Engine(settings, client, queue_client=queue_client, channels=channels)
+        # The workers use the same Redis: the configured URL, or the embedded server's.
+        env = dict(os.environ, INVENTORY_REDIS__URL=settings.redis.url or _url_of(client))
         env.pop("INVENTORY_REDIS_URL", None)  # it would override the URL resolved here
         if sandbox is not None:
             urls = json.dumps({name: sandbox.url(name) for name in sandbox.servers})
@@ -157,6 +159,8 @@ def serve(
             http.stop()
             _join_all([waker, *pollers], timeout_s=THREAD_STOP_TIMEOUT_S)
             engine.close()
+            if queue_client is not client:
+                queue_client.close()
             if sandbox is not None:
                 with contextlib.suppress(redis.RedisError):
                     client.delete(engine.ledger.keys.sandbox)

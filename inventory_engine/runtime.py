@@ -1,19 +1,22 @@
-"""Open the Redis connection a command needs: the configured URL, or the embedded server.
+"""Open the Redis connections a command needs: the configured URL (a single server or a Redis
+Cluster), or the embedded server; and the queues' Redis.
 
-Every entry point (CLI commands, ``serve``) goes through :func:`redis_connection`, so "no URL
-configured" means the same thing everywhere.
+Every entry point (CLI commands, ``serve``, workers) goes through :func:`redis_connection` /
+:func:`connect`, so "no URL configured" and "a cluster URL" mean the same thing everywhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import structlog
+from redis.cluster import RedisCluster
 
-from inventory_engine.config import Settings
+from inventory_engine.config import CLUSTER_SCHEMES, Settings
 from inventory_engine.embedded import ensure_embedded_server
 from inventory_engine.errors import LedgerUnavailableError
 
@@ -36,7 +39,7 @@ def redis_connection(settings: Settings) -> Iterator[redis.Redis]:
         url = server.url
         if not server.owned:
             log.debug("embedded_server_reused", url=url)
-    client = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
+    client = connect(url, cluster=settings.redis.cluster)
     try:
         try:
             client.ping()
@@ -47,6 +50,27 @@ def redis_connection(settings: Settings) -> Iterator[redis.Redis]:
         client.close()
         if server is not None:
             server.stop()
+
+
+def connect(url: str, *, cluster: bool = False, **options: Any) -> redis.Redis:
+    """A client for ``url``: redis-py's cluster client for a ``redis+cluster://`` URL (or
+    ``cluster``), else a plain one. The cluster client speaks the same commands for keys of
+    one slot, pipelines, scripts and FCALL, which is all the ledger and the sync state use (an
+    account's keys share one hash tag), so it is handed on typed as a plain client.
+    """
+    options = {"socket_timeout": 10, "health_check_interval": 30, **options}
+    if cluster or url.startswith(CLUSTER_SCHEMES):
+        plain = url.replace("+cluster://", "://", 1)
+        options.pop("health_check_interval")  # per node connection pools keep their own
+        return cast(redis.Redis, RedisCluster.from_url(plain, **options))
+    return redis.Redis.from_url(url, **options)
+
+
+def queue_connection(settings: Settings, client: redis.Redis) -> redis.Redis:
+    """The Redis of the RQ queues, the inbox and the job guards: ``[redis] queue_url``, else
+    the ledger's own ``client``."""
+    url = settings.redis.queue_url
+    return client if url is None else connect(url)
 
 
 def redact_url(url: str) -> str:

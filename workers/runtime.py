@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 import os
 
-import redis
-
 from inventory_engine.config import ChannelSettings, Settings, load_settings
 from inventory_engine.embedded import ensure_embedded_server
+from inventory_engine.runtime import connect, queue_connection
 from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine
 
@@ -36,9 +35,8 @@ def sandbox_channels_from_env() -> list[ChannelSettings] | None:
 
 def build_engine(settings: Settings | None = None) -> Engine:
     settings = settings or load_settings()
-    client = redis.Redis.from_url(redis_url(settings))
-    queue_url = settings.redis.queue_url
-    queue_client = redis.Redis.from_url(queue_url) if queue_url else None
+    client = connect(redis_url(settings), cluster=settings.redis.cluster)
+    queue_client = queue_connection(settings, client)
     channels = sandbox_channels_from_env() or settings.channels
     return Engine(settings, client, queue_client=queue_client, channels=channels)
 

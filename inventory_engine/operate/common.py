@@ -21,6 +21,7 @@ import redis
 from inventory_engine.config import ChannelSettings, Settings
 from inventory_engine.errors import ConfigError
 from inventory_engine.ledger.keys import AccountKeys
+from inventory_engine.runtime import queue_connection
 from inventory_engine.sandbox_channels import SANDBOX_NAMES, channels_for_urls
 from inventory_engine.service import Engine
 
@@ -98,14 +99,13 @@ def operator_channels(
 def operation(settings: Settings, client: redis.Redis) -> Iterator[Operation]:
     """An Engine on ``client`` (and ``[redis] queue_url`` for the queues), closed on exit."""
     channels, reachable = operator_channels(settings, client)
-    queue_url = settings.redis.queue_url
-    queue_client = redis.Redis.from_url(queue_url) if queue_url else None
+    queue_client = queue_connection(settings, client)
     engine = Engine(settings, client, queue_client=queue_client, channels=channels)
     try:
         yield Operation(engine, reachable)
     finally:
         engine.close()
-        if queue_client is not None:
+        if queue_client is not client:
             queue_client.close()
 
 

@@ -54,11 +54,20 @@ def catalog(client: redis.Redis) -> None:
     )
 
 
-def config_text(redis_url: str, sandbox: Sandbox, http_port: int, *, workers: int = 2) -> str:
+def config_text(
+    redis_url: str,
+    sandbox: Sandbox,
+    http_port: int,
+    *,
+    workers: int = 2,
+    queue_url: str | None = None,
+) -> str:
     poll = f"poll_interval_s = {POLL_INTERVAL_S}"
+    queues = "" if queue_url is None else f'queue_url = "{queue_url}"'
     return f"""
 [redis]
 url = "{redis_url}"
+{queues}
 [http]
 host = "127.0.0.1"
 port = {http_port}
@@ -107,10 +116,17 @@ class Serve:
         return self.log.read_text(errors="replace")[-chars:]
 
 
-def start_serve(tmp: Path, redis_url: str, sandbox: Sandbox, *, workers: int = 2) -> Serve:
+def start_serve(
+    tmp: Path,
+    redis_url: str,
+    sandbox: Sandbox,
+    *,
+    workers: int = 2,
+    queue_url: str | None = None,
+) -> Serve:
     port = free_port()
     config = tmp / "config.toml"
-    config.write_text(config_text(redis_url, sandbox, port, workers=workers))
+    config.write_text(config_text(redis_url, sandbox, port, workers=workers, queue_url=queue_url))
     log = tmp / "serve.log"
     with log.open("ab") as sink:
         process = subprocess.Popen(
