@@ -379,6 +379,46 @@ def test_compose_engine_environment_gives_the_intended_settings(
     assert worker_env["INVENTORY_REDIS__URL"] == environment["INVENTORY_REDIS__URL"]
 
 
+CLUSTER_COMPOSE = DEPLOY / "docker-compose.cluster.yml"
+
+
+def test_compose_cluster_variant_puts_the_ledger_on_a_cluster_and_the_queues_on_redis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``-f docker-compose.yml -f docker-compose.cluster.yml``: three cluster primaries with an
+    always-fsynced AOF, joined once; engine and workers take the cluster for the ledger and the
+    plain Redis for the queues, as settings the engine accepts."""
+    for name in list(os.environ):
+        if name.startswith("INVENTORY_"):
+            monkeypatch.delenv(name)
+    main, cluster = _compose(), _yaml(CLUSTER_COMPOSE)
+    services = cluster["services"]
+    nodes = [name for name in services if name.startswith("ledger-")]
+    assert len(nodes) == 3
+    for name in nodes:
+        command = services[name]["command"]
+        assert command[command.index("--cluster-enabled") + 1] == "yes"
+        assert command[command.index("--appendfsync") + 1] == "always"
+        assert any(volume.endswith(":/data") for volume in services[name]["volumes"])
+        assert "ports" not in services[name]
+    init = " ".join(services["cluster-init"]["command"])
+    assert all(f"{name}:6379" in init for name in nodes)
+    assert "--cluster-replicas 0" in init
+    for role in ("engine", "worker"):
+        environment = {**main["services"][role]["environment"], **services[role]["environment"]}
+        for name, value in environment.items():
+            if name != "INVENTORY_CONFIG":
+                monkeypatch.setenv(name, str(value))
+        settings = load_settings(DEPLOY / "config.example.toml")
+        assert settings.redis.is_cluster
+        assert settings.redis.url is not None
+        assert settings.redis.url.split("//")[1].split(":")[0] in nodes
+        assert settings.redis.queue_url == "redis://redis:6379/0"
+        assert services[role]["depends_on"]["cluster-init"]["condition"] == (
+            "service_completed_successfully"
+        )
+
+
 def test_compose_bind_mounts_exist() -> None:
     for name, service in _compose()["services"].items():
         for source in _mounts(service):
