@@ -23,6 +23,16 @@ GOAL_MULTI_EVENTS_PER_S = 20_000
 GOAL_MULTI_TEXT = "≥ 20,000 order events/s pipelined (batch 500) from 2 client processes"
 """Issue 15 §3's goals on this 2-core machine (before the change: ~50–55 µs and ~13,000/s)."""
 
+ISSUE_BEFORE_TEXT = (
+    "The issue's starting figures (~50–55 µs per event, ~13,000 events/s from 2 processes) "
+    "are this section's previous run (2026-11-22, code 7204221, a slightly older script: "
+    "55.3 µs/evalsha and 10,494 events/s from one client, 60.4 µs and 13,015 events/s from 2 "
+    'processes); the "before" rows here rerun the script as it was just before the change, '
+    'on the same machine in the same run as the "after" rows, and only those are compared'
+)
+"""Where the issue's "before" figures came from (the ledger section of RESULTS.md before
+issue 15 §3), so a reader can tell them from this run's own "before"."""
+
 GOAL_EVENTS_PER_S = 30_000
 GOAL_TEXT = "≥ 30,000 order events/s pipelined on this 2-core machine"
 """The goal this benchmark started with (commit 07ca51d, before issue 15); kept as a yardstick."""
@@ -33,9 +43,9 @@ FALLBACK = "fallback"
 VARIANTS = (BEFORE, AFTER, FALLBACK)
 """How the ledger's apply_order_event runs in a measurement (:attr:`Throughput.variant`)."""
 VARIANT_TEXT = {
-    BEFORE: "before: EVALSHA of the frozen pre-Functions script (83f58a0)",
-    AFTER: "after: Functions library (FCALL)",
-    FALLBACK: "after, scripts fallback: EVALSHA (functions=False)",
+    BEFORE: "EVALSHA of the frozen pre-Functions script (83f58a0)",
+    AFTER: "the Functions library (FCALL)",
+    FALLBACK: "today's code as scripts, EVALSHA (functions=False)",
 }
 VARIANT_SHORT = {BEFORE: "before (EVALSHA)", AFTER: "after (FCALL)", FALLBACK: "fallback (EVALSHA)"}
 VARIANT_COMMAND = {BEFORE: "evalsha", AFTER: "fcall", FALLBACK: "evalsha"}
