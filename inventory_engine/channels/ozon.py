@@ -29,6 +29,7 @@ import structlog
 from pydantic import BaseModel, SecretStr
 
 from inventory_engine.channels.base import (
+    ChannelEndpointRetiredError,
     ChannelLine,
     ChannelOrder,
     ChannelRateLimitedError,
@@ -307,7 +308,11 @@ class OzonClient:
         try:
             response = self._request(POSTING_GET_PATH, {"posting_number": order_id})
         except ChannelRejectedError as exc:
-            if exc.status_code == httpx.codes.NOT_FOUND:
+            # Ozon's own "no such posting" (a 404 in its JSON error body); a 404 of the path
+            # itself (the method was retired) is ChannelEndpointRetiredError and goes up.
+            if exc.status_code == httpx.codes.NOT_FOUND and not isinstance(
+                exc, ChannelEndpointRetiredError
+            ):
                 return None
             raise
         return _order_from_posting(self._parse(GetAnswer, response).result)

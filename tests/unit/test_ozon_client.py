@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from inventory_engine.channels.base import (
     ChannelClient,
+    ChannelEndpointRetiredError,
     ChannelLine,
     ChannelRateLimitedError,
     ChannelRejectedError,
@@ -599,6 +600,13 @@ def test_ozon_get_order_reads_one_posting():
 def test_ozon_get_order_unknown_posting_is_none():
     client, _ = make_client(lambda request: ozon_error(404, 5, "posting not found"))
     assert client.get_order("nope") is None
+
+
+def test_ozon_get_order_on_a_retired_path_raises_instead_of_answering_not_known():
+    """A router's bare 404 (no JSON error body) means the method is gone, not the posting."""
+    client, _ = make_client(lambda request: httpx.Response(404, text="404 page not found"))
+    with pytest.raises(ChannelEndpointRetiredError):
+        client.get_order("5-5-5")
 
 
 def test_ozon_get_order_other_errors_raise():
