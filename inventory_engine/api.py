@@ -43,7 +43,7 @@ from inventory_engine.intake import storefront, webhooks
 from inventory_engine.intake.sources import build_sources
 from inventory_engine.intake.storefront import ApiError
 from inventory_engine.metrics.collector import EngineCollector, build_registry
-from inventory_engine.service import Engine
+from inventory_engine.service import Engine, Engines
 
 log = structlog.get_logger()
 
@@ -202,24 +202,39 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(
-    engine: Engine,
+    engines: Engine | Engines,
     *,
     worker_processes: Callable[[], int] | None = None,
     sandbox: bool = False,
 ) -> FastAPI:
-    """The HTTP app of one engine (served by uvicorn in ``serve``, in-process in tests).
+    """The HTTP app of a deployment's engines, one per account (served by uvicorn in
+    ``serve``, in-process in tests): a webhook goes to the account its path names
+    (``/webhooks/<account>/ozon``; the unprefixed paths are ``default``'s), a ``/v1`` call to
+    the account its token opens.
 
     ``worker_processes`` (from ``serve``) reports how many supervised workers are alive.
     ``sandbox`` (``serve`` with no ``[[channels]]``): the webhook source check is off.
     """
+    by_account = (
+        {engines.settings.account: engines}
+        if isinstance(engines, Engine)
+        else dict(engines.by_account)
+    )
+    engine = next(iter(by_account.values()))  # health, readiness: the shared connections
+    settings = engine.settings if isinstance(engines, Engine) else engines.settings
     app = FastAPI(
         title="inventory-engine",
         version=__version__,
         description="Marketplace webhooks and the storefront API of inventory-engine.",
     )
     app.state.engine = engine
+    app.state.engines = by_account
+    app.state.multi_account = bool(settings.accounts)
+    app.state.api_tokens = settings.api_tokens()
     app.state.sources = build_sources(
-        engine.settings, engine.channel_settings.values(), sandbox=sandbox
+        settings,
+        [c for e in by_account.values() for c in e.channel_settings.values()],
+        sandbox=sandbox,
     )
     app.include_router(webhooks.router)
     app.include_router(storefront.router)
@@ -247,8 +262,7 @@ def create_app(
         EngineCollector(
             engine.client,
             queues={"events": engine.events, "push": engine.pushes},
-            channels=list(engine.channel_settings),
-            account=engine.settings.account,
+            accounts={name: list(e.channel_settings) for name, e in by_account.items()},
             worker_processes=worker_processes,
         )
     )

@@ -63,13 +63,23 @@ ConfigOption = Annotated[
 ]
 LocationOption = Annotated[str, typer.Option("--location", help="Warehouse.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+AccountOption = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        help="Seller account (with [[accounts]]; default: the account named 'default').",
+    ),
+]
 
 
 @contextmanager
-def _session(config: Path | None) -> Iterator[tuple[Settings, redis.Redis]]:
-    """Settings and a Redis client for one command; errors become a message and exit 2."""
+def _session(
+    config: Path | None, account: str | None = None
+) -> Iterator[tuple[Settings, redis.Redis]]:
+    """The settings of ``account`` and a Redis client for one command; errors become a message
+    and exit 2."""
     try:
-        settings = load_settings(config)
+        settings = load_settings(config).pick_account(account)
         configure_logging(level="WARNING")
         with redis_connection(settings) as client:
             yield settings, client
@@ -112,14 +122,14 @@ def worker(
     """Run one RQ worker (SimpleWorker: no fork per job). ``serve`` starts these itself; run
     more on other hosts against the same Redis."""
     from inventory_engine.service import EVENTS_QUEUE, PUSH_QUEUE
-    from workers.runtime import build_engine, use_engine
+    from workers.runtime import build_engines, use_engines
     from workers.settings import MAINTENANCE_INTERVAL_S, WITH_SCHEDULER
     from workers.worker import EngineWorker
 
     try:
         settings = load_settings(config)
-        engine = build_engine(settings)
-        use_engine(engine)  # the jobs run in this process and use this Engine
+        engines = build_engines(settings)
+        use_engines(engines)  # the jobs run in this process and use these engines
     except InventoryError as exc:
         fail(exc)
     configure_logging()
@@ -127,13 +137,19 @@ def worker(
     wanted = [names[q.strip()] for q in queues.split(",") if q.strip() in names]
     if not wanted:
         fail(ValueError("--queues takes events and/or push"))
+
+    def request_stop() -> None:
+        for engine in engines:
+            engine.senders.request_stop()
+
     EngineWorker(
         wanted,
-        connection=engine.queue_client,
+        connection=engines.queue_client,
         maintenance_interval=MAINTENANCE_INTERVAL_S,
-        on_stop=engine.senders.request_stop,
+        on_stop=request_stop,
     ).work(with_scheduler=WITH_SCHEDULER, logging_level="WARNING")
-    engine.senders.stop()
+    for engine in engines:
+        engine.senders.stop()
 
 
 @app.command()
@@ -217,9 +233,10 @@ def stock_set(
     location: LocationOption = DEFAULT_LOCATION,
     reason: Annotated[str, typer.Option(help="Recorded in the journal.")] = "stock count",
     config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """Set the units on hand of SKU (a stock count)."""
-    with _session(config) as (settings, client):
+    with _session(config, account) as (settings, client):
         engine = _engine(settings, client)
         engine.ledger.set_on_hand(sku, quantity, location=location, reason=reason, source="cli")
         engine.schedule_pushes()
@@ -233,9 +250,10 @@ def stock_adjust(
     reason: Annotated[str, typer.Option("--reason", help="Why, for the journal.")],
     location: LocationOption = DEFAULT_LOCATION,
     config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """Add or remove units (goods received, damaged, lost)."""
-    with _session(config) as (settings, client):
+    with _session(config, account) as (settings, client):
         engine = _engine(settings, client)
         engine.ledger.adjust_on_hand(sku, by, reason=reason, location=location, source="cli")
         engine.schedule_pushes()
@@ -248,9 +266,10 @@ def stock_show(
     location: Annotated[str | None, typer.Option("--location", help="Only this one.")] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """On hand, reserved and available per location."""
-    with _session(config) as (settings, client):
+    with _session(config, account) as (settings, client):
         found = _print_stock(
             LedgerReader(client, account=settings.account),
             sku,
@@ -265,9 +284,10 @@ def stock_show(
 def stock_import(
     file: Annotated[Path, typer.Argument(help="CSV with columns sku,on_hand[,location].")],
     config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """Set many counts from a CSV. Every row is checked first: a bad row changes nothing."""
-    with _session(config) as (settings, client):
+    with _session(config, account) as (settings, client):
         rows = read_stock_csv(file)
         engine = _engine(settings, client)
         ledger = engine.ledger
@@ -306,9 +326,10 @@ def catalog_import(
         ),
     ],
     config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """Add or replace catalog entries; the whole file lands or nothing does."""
-    with _session(config) as (settings, client):
+    with _session(config, account) as (settings, client):
         entries = read_catalog_csv(file)
         engine = _engine(settings, client)
         written = engine.catalog.import_entries(entries)

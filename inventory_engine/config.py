@@ -307,9 +307,19 @@ class OzonSettings(ChannelSettingsBase):
     client_id: str
     api_key: SecretStr
     warehouse_id: int = Field(ge=1)
+    seller_id: int | None = Field(default=None, ge=1)
+    """The ``seller_id`` Ozon's pushes carry; default: ``client_id`` when it is a number (it
+    is the same id). A multi-account deployment refuses a push for another seller."""
     stock_read_api: Literal["v1", "v2"] = "v2"
     """Read-back method: ``/v2/product/info/stocks-by-warehouse/fbs`` (default; Ozon switched
     v1 off on 7 Apr 2026) or the old v1 pair (``/v4/product/info/stocks`` + v1 by-warehouse)."""
+
+    @property
+    def push_seller_id(self) -> int | None:
+        """The seller id this channel's pushes carry, when known."""
+        if self.seller_id is not None:
+            return self.seller_id
+        return int(self.client_id) if self.client_id.isdigit() else None
 
 
 class WildberriesSettings(ChannelSettingsBase):
@@ -347,8 +357,44 @@ ChannelSettings = Annotated[
 ]
 
 
+class AccountSettings(BaseModel):
+    """``[[accounts]]``: one seller account of a deployment that runs several (an agency, a
+    fulfilment operator). Its ledger, sync state and metrics are its own (every key carries
+    ``{name}``); its channels, storefront tokens and policies are set here, and a policy left out
+    takes the top-level one.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    api_tokens: list[SecretStr] = Field(default_factory=list)
+    """Bearer tokens of this account's storefront API (/v1): a token opens this account only.
+    Several let a storefront rotate its token without downtime."""
+    alerts: AlertSettings | None = None
+    reconcile: ReadBackSettings | None = None
+    channels: list[ChannelSettings] = Field(default_factory=list)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_names(cls, value: list[ChannelSettings]) -> list[ChannelSettings]:
+        return _unique_channel_names(value)
+
+
+def _unique_channel_names(value: list[ChannelSettings]) -> list[ChannelSettings]:
+    names = [channel.name for channel in value]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"channel names must be unique: {', '.join(duplicates)}")
+    return value
+
+
 class Settings(BaseSettings):
-    """Everything a deployment decides. Built once in the entry point and passed down."""
+    """Everything a deployment decides. Built once in the entry point and passed down.
+
+    One seller account (today's layout: ``account``, ``[http] api_token``, ``[[channels]]``) or
+    several (``[[accounts]]``); :meth:`for_account` gives the settings of one account in the
+    single-account shape, which is what the engine of that account is built from.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="INVENTORY_", env_nested_delimiter="__", extra="forbid"
@@ -363,15 +409,83 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     reconcile: ReadBackSettings = Field(default_factory=ReadBackSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)
+    accounts: list[AccountSettings] = Field(default_factory=list)
 
     @field_validator("channels")
     @classmethod
     def _unique_names(cls, value: list[ChannelSettings]) -> list[ChannelSettings]:
-        names = [channel.name for channel in value]
+        return _unique_channel_names(value)
+
+    @model_validator(mode="after")
+    def _accounts_apart(self) -> Settings:
+        if not self.accounts:
+            return self
+        if self.channels:
+            raise ValueError(
+                "with [[accounts]], put each channel under its account ([[accounts.channels]]); "
+                "top-level [[channels]] would belong to no account"
+            )
+        if self.http.api_token is not None:
+            raise ValueError(
+                "with [[accounts]], each account has its own api_tokens; [http] api_token "
+                "would open no account"
+            )
+        names = [account.name for account in self.accounts]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"channel names must be unique: {', '.join(duplicates)}")
-        return value
+            raise ValueError(f"account names must be unique: {', '.join(duplicates)}")
+        tokens = [t.get_secret_value() for a in self.accounts for t in a.api_tokens]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("an API token may open one account only (a token is repeated)")
+        return self
+
+    def account_names(self) -> list[str]:
+        """The accounts of this deployment (``[account]`` alone without ``[[accounts]]``)."""
+        return [a.name for a in self.accounts] if self.accounts else [self.account]
+
+    def for_account(self, name: str) -> Settings:
+        """The settings of one account, in the single-account shape the engine is built from.
+
+        Raises:
+            ConfigError: no account has that name.
+        """
+        if not self.accounts:
+            if name != self.account:
+                raise ConfigError(
+                    f"no account named {name!r} (this deployment has {self.account!r})"
+                )
+            return self
+        account = next((a for a in self.accounts if a.name == name), None)
+        if account is None:
+            known = ", ".join(self.account_names())
+            raise ConfigError(f"no account named {name!r} (accounts: {known})")
+        return self.model_copy(
+            update={
+                "account": account.name,
+                "channels": list(account.channels),
+                "http": self.http.model_copy(
+                    update={"api_token": account.api_tokens[0] if account.api_tokens else None}
+                ),
+                "alerts": account.alerts or self.alerts,
+                "reconcile": account.reconcile or self.reconcile,
+                "accounts": [],
+            }
+        )
+
+    def pick_account(self, name: str | None) -> Settings:
+        """:meth:`for_account` of ``name``, or of the default account when None (the
+        single-account layout's, else the one named ``default``).
+
+        Raises:
+            ConfigError: no such account.
+        """
+        return self.for_account(name or (self.account if not self.accounts else DEFAULT_ACCOUNT))
+
+    def api_tokens(self) -> dict[str, list[SecretStr]]:
+        """Each account's storefront tokens (the single-account layout: ``[http] api_token``)."""
+        if not self.accounts:
+            return {self.account: [self.http.api_token] if self.http.api_token else []}
+        return {a.name: list(a.api_tokens) for a in self.accounts}
 
     @classmethod
     def settings_customise_sources(
@@ -409,6 +523,12 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
                 channels = tomllib.load(file).get("channels")
         if isinstance(channels, list):
             overrides["channels"] = [_channel_env(channel) for channel in channels]
+        accounts = overrides.get("accounts")
+        if accounts is None and path is not None:
+            with path.open("rb") as file:
+                accounts = tomllib.load(file).get("accounts")
+        if isinstance(accounts, list):
+            overrides["accounts"] = [_account_env(account) for account in accounts]
         return _FromFile(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
@@ -430,7 +550,7 @@ CHANNEL_KIND_FIELDS = {
 """Each channel kind's fields (an environment variable for a field the kind lacks is ignored)."""
 
 
-def _channel_env(channel: Any) -> Any:
+def _channel_env(channel: Any, *, prefix: str = "INVENTORY_CHANNEL_") -> Any:
     """A ``[[channels]]`` entry with ``INVENTORY_CHANNEL_<NAME>_<FIELD>`` applied (e.g.
     INVENTORY_CHANNEL_OZON_API_KEY), for the fields its kind has; anything else unchanged (the
     validation names what is wrong with it)."""
@@ -439,13 +559,27 @@ def _channel_env(channel: Any) -> Any:
     if not isinstance(channel, dict) or not isinstance(channel.get("name"), str):
         return channel
     fields = CHANNEL_KIND_FIELDS.get(str(channel.get("kind")), frozenset())
-    prefix = "INVENTORY_CHANNEL_" + channel["name"].upper().replace("-", "_") + "_"
+    prefix = prefix + channel["name"].upper().replace("-", "_") + "_"
     update = {
         name: os.environ[prefix + name.upper()]
         for name in CHANNEL_ENV_FIELDS
         if name in fields and prefix + name.upper() in os.environ
     }
     return {**channel, **update} if update else channel
+
+
+def _account_env(account: Any) -> Any:
+    """An ``[[accounts]]`` entry whose channels have ``INVENTORY_ACCOUNT_<ACCOUNT>_CHANNEL_<NAME>_
+    <FIELD>`` applied (two accounts may both name a channel ``ozon``)."""
+    if isinstance(account, BaseModel):
+        account = account.model_dump()
+    if not isinstance(account, dict) or not isinstance(account.get("name"), str):
+        return account
+    channels = account.get("channels")
+    if not isinstance(channels, list):
+        return account
+    prefix = "INVENTORY_ACCOUNT_" + account["name"].upper().replace("-", "_") + "_CHANNEL_"
+    return {**account, "channels": [_channel_env(c, prefix=prefix) for c in channels]}
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

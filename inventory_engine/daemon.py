@@ -31,7 +31,7 @@ from inventory_engine.errors import InventoryError
 from inventory_engine.http_server import RunningServer
 from inventory_engine.runtime import queue_connection, redact_url, redis_connection
 from inventory_engine.sandbox_channels import channels_for_urls
-from inventory_engine.service import Engine
+from inventory_engine.service import Engine, Engines
 from inventory_engine.timing import (
     PUSH_KICK_INTERVAL_S,
     SWEEP_INTERVAL_S,
@@ -130,10 +130,12 @@ def serve(
     with redis_connection(settings) as client:
         http_port = settings.http.port or _free_port(settings.http.host)
         engine_url = f"http://{settings.http.host}:{http_port}"
-        sandbox = None if settings.channels else _start_sandbox(settings, client, engine_url)
-        channels = list(settings.channels) or _sandbox_channels(sandbox)
+        sandbox = None if _configured(settings) else _start_sandbox(settings, client, engine_url)
         queue_client = queue_connection(settings, client)
-        engine = Engine(settings, client, queue_client=queue_client, channels=channels)
+        engines = Engines(
+            settings, client, queue_client=queue_client, channels=_sandbox_channels(sandbox)
+        )
+        engine = engines.first
         # The workers use the same Redis: the configured URL, or the embedded server's.
         env = dict(os.environ, INVENTORY_REDIS__URL=settings.redis.url or _url_of(client))
         env.pop("INVENTORY_REDIS_URL", None)  # it would override the URL resolved here
@@ -145,20 +147,22 @@ def serve(
             env["INVENTORY_SANDBOX"] = urls
         workers = WorkerPool(settings.workers.count, env, config)
         http = _start_http(
-            engine, settings.http.host, http_port, workers.alive, sandbox=sandbox is not None
+            engines, settings.http.host, http_port, workers.alive, sandbox=sandbox is not None
         )
-        pollers = _start_pollers(engine, stop) + _start_drift_watch(engine, settings, stop)
-        waker = threading.Thread(target=_wake_pushes, args=(engine, stop), name="waker")
+        pollers: list[threading.Thread] = []
+        for each in engines:
+            pollers += _start_pollers(each, stop) + _start_drift_watch(each, each.settings, stop)
+        waker = threading.Thread(target=_wake_pushes, args=(engines, stop), name="waker")
         waker.start()
-        _log_started(settings, engine_url, channels, workers)
+        _log_started(settings, engine_url, engines, workers)
         try:
-            _loop(engine, workers, stop)
+            _loop(engines, workers, stop)
         finally:
             stopping = time.monotonic()
             workers.stop()
             http.stop()
             _join_all([waker, *pollers], timeout_s=THREAD_STOP_TIMEOUT_S)
-            engine.close()
+            engines.close()
             if queue_client is not client:
                 queue_client.close()
             if sandbox is not None:
@@ -223,57 +227,75 @@ def _sandbox_channels(sandbox: Sandbox | None) -> list[ChannelSettings]:
     return channels_for_urls({name: sandbox.url(name) for name in sandbox.servers})
 
 
+def _configured(settings: Settings) -> bool:
+    """Real channels or accounts configured (else: sandbox mode)."""
+    return bool(settings.channels or settings.accounts)
+
+
 def _log_started(
-    settings: Settings, engine_url: str, channels: list[ChannelSettings], workers: WorkerPool
+    settings: Settings, engine_url: str, engines: Engines, workers: WorkerPool
 ) -> None:
-    if settings.http.api_token is None:
-        log.warning(
-            "api_token_missing",
-            message="no [http] api_token is set: the storefront API /v1 answers 401 to "
-            "every call until one is (webhooks and /metrics are not affected)",
-        )
+    for account, tokens in settings.api_tokens().items():
+        if not tokens:
+            log.warning(
+                "api_token_missing",
+                account=account,
+                message="no [http] api_token is set (with [[accounts]]: the account's "
+                "api_tokens): the storefront API /v1 answers 401 to every call of this "
+                "account until one is (webhooks and /metrics are not affected)",
+            )
     log.info(
         "engine_started",
         redis="embedded" if settings.redis.url is None else redact_url(settings.redis.url),
         http=engine_url,
-        channels=[c.name for c in channels],
+        accounts={e.settings.account: list(e.channel_settings) for e in engines},
         workers=len(workers.queues),
     )
 
 
-def _loop(engine: Engine, workers: WorkerPool, stop: threading.Event) -> None:
+def _loop(engines: Engines, workers: WorkerPool, stop: threading.Event) -> None:
     ticks = 0
     while not stop.is_set():
-        try:
-            workers.supervise()
-            released = engine.ledger.expire_due()
-            if released:
-                log.info("reservations_expired", count=released)
-                engine.schedule_pushes()
-            if ticks % int(PUSH_KICK_INTERVAL_S / SWEEP_INTERVAL_S) == 0:
-                # Only channels with changes left: an idle engine queues no jobs.
-                engine.schedule_pushes(engine.pending_channels())
-                # Events a killed worker left unacknowledged are taken over by the next drain.
-                if engine.inbox.length():
-                    engine.schedule_inbox()
-        except (InventoryError, redis.RedisError) as exc:
-            # Redis restarting or briefly unreachable: keep going, say so once per tick.
-            log.warning("sweep_failed", error=str(exc))
+        workers.supervise()
+        kick = ticks % int(PUSH_KICK_INTERVAL_S / SWEEP_INTERVAL_S) == 0
+        for engine in engines:
+            _sweep(engine, kick=kick)
         ticks += 1
         stop.wait(SWEEP_INTERVAL_S)
 
 
-def _wake_pushes(engine: Engine, stop: threading.Event) -> None:
+def _sweep(engine: Engine, *, kick: bool) -> None:
+    """One account's periodic work: expired holds, the safety-net push kick, the inbox."""
+    try:
+        released = engine.ledger.expire_due()
+        if released:
+            log.info("reservations_expired", account=engine.settings.account, count=released)
+            engine.schedule_pushes()
+        if kick:
+            # Only channels with changes left: an idle engine queues no jobs.
+            engine.schedule_pushes(engine.pending_channels())
+            # Events a killed worker left unacknowledged are taken over by the next drain.
+            if engine.inbox.length():
+                engine.schedule_inbox()
+    except (InventoryError, redis.RedisError) as exc:
+        # Redis restarting or briefly unreachable (or one shard of a cluster): keep going,
+        # say so once per tick; other accounts are swept all the same.
+        log.warning("sweep_failed", account=engine.settings.account, error=str(exc))
+
+
+def _wake_pushes(engines: Engines, stop: threading.Event) -> None:
     """Queue each channel's push the moment its held items may go (Ozon's window)."""
     failures = 0
     while not stop.wait(WAKE_INTERVAL_S if failures == 0 else min(failures, 10) * 0.5):
-        try:
-            engine.wake_due_pushes()
-            failures = 0
-        except (InventoryError, redis.RedisError) as exc:
-            failures += 1
-            if failures == 1:
-                log.warning("push_wake_failed", error=str(exc))
+        failed = False
+        for engine in engines:
+            try:
+                engine.wake_due_pushes()
+            except (InventoryError, redis.RedisError) as exc:
+                failed = True
+                if failures == 0:
+                    log.warning("push_wake_failed", account=engine.settings.account, error=str(exc))
+        failures = failures + 1 if failed else 0
 
 
 def _url_of(client: object) -> str:
@@ -284,7 +306,7 @@ def _url_of(client: object) -> str:
 
 
 def _start_http(
-    engine: Engine,
+    engines: Engines,
     host: str,
     port: int,
     worker_processes: Callable[[], int],
@@ -293,7 +315,7 @@ def _start_http(
 ) -> RunningServer:
     from inventory_engine.api import create_app, serve_http
 
-    app = create_app(engine, worker_processes=worker_processes, sandbox=sandbox)
+    app = create_app(engines, worker_processes=worker_processes, sandbox=sandbox)
     return serve_http(app, host=host, port=port)
 
 

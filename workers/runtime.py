@@ -9,15 +9,19 @@ import json
 import os
 
 from inventory_engine.config import ChannelSettings, Settings, load_settings
+from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.embedded import ensure_embedded_server
+from inventory_engine.errors import ConfigError
 from inventory_engine.runtime import connect, queue_connection
 from inventory_engine.sandbox_channels import channels_for_urls
-from inventory_engine.service import Engine
+from inventory_engine.service import Engine, Engines
 
 SANDBOX_ENV = "INVENTORY_SANDBOX"
 """JSON ``{"ozon": url, "wb": url, "ym": url}`` set by ``serve`` for its workers in sandbox mode."""
 
+_engines: dict[str, Engine] = {}
 _engine: Engine | None = None
+"""One engine set directly (tests); it serves its own account."""
 
 
 def redis_url(settings: Settings) -> str:
@@ -33,23 +37,44 @@ def sandbox_channels_from_env() -> list[ChannelSettings] | None:
     return channels_for_urls(json.loads(raw))
 
 
-def build_engine(settings: Settings | None = None) -> Engine:
+def build_engines(settings: Settings | None = None) -> Engines:
+    """Every account's Engine, on the ledger's Redis and the queues'."""
     settings = settings or load_settings()
     client = connect(redis_url(settings), cluster=settings.redis.cluster)
     queue_client = queue_connection(settings, client)
-    channels = sandbox_channels_from_env() or settings.channels
-    return Engine(settings, client, queue_client=queue_client, channels=channels)
+    return Engines(
+        settings, client, queue_client=queue_client, channels=sandbox_channels_from_env()
+    )
+
+
+def build_engine(settings: Settings | None = None, account: str | None = None) -> Engine:
+    """One account's Engine (default: the only or first account)."""
+    engines = build_engines(settings)
+    return engines.first if account is None else engines[account]
+
+
+def use_engines(built: Engines) -> None:
+    """Make ``built`` this process's engines (the ``worker`` command builds them from
+    ``--config``)."""
+    _engines.update(built.by_account)
 
 
 def use_engine(built: Engine) -> None:
-    """Make ``built`` this process's Engine (the ``worker`` command builds it from ``--config``)."""
-    global _engine
-    _engine = built
+    """Make ``built`` this process's Engine of its account."""
+    _engines[built.settings.account] = built
 
 
-def engine() -> Engine:
-    """This process's Engine (built on first use)."""
-    global _engine
-    if _engine is None:
-        _engine = build_engine()
-    return _engine
+def engine(account: str = DEFAULT_ACCOUNT) -> Engine:
+    """This process's Engine of ``account`` (the engines are built on first use).
+
+    Raises:
+        ConfigError: the deployment has no such account (a job queued for an account since
+            removed from the settings): RQ records the job as failed, with this message.
+    """
+    if _engine is not None and _engine.settings.account == account:
+        return _engine  # set by tests
+    if account not in _engines:
+        use_engines(build_engines())
+    if account not in _engines:
+        raise ConfigError(f"no account named {account!r} in this worker's settings")
+    return _engines[account]

@@ -57,11 +57,14 @@ class OzonNotification:
         orders: the ledger events it carries (none for pings and ignored types).
         warehouse_id: the posting's warehouse, when the push names one (not 0); lets the
             intake route it to the channel configured for that warehouse.
+        seller_id: the seller the push is for, when it names one (not 0); lets the intake of
+            a multi-account deployment refuse a push sent to another account's URL.
     """
 
     message_type: str
     orders: tuple[ChannelOrder, ...] = ()
     warehouse_id: int | None = None
+    seller_id: int | None = None
 
     @property
     def is_ping(self) -> bool:
@@ -119,7 +122,8 @@ def parse_notification(payload: Any) -> OzonNotification:
     order = _POSTING_EVENT[message_type](
         payload, posting, _optional_text(payload, "changed_state_date")
     )
-    return OzonNotification(message_type, (order,), warehouse_id)
+    seller_id = _optional_int(payload, "seller_id")
+    return OzonNotification(message_type, (order,), warehouse_id, seller_id)
 
 
 def _new_posting(payload: Mapping[str, Any], posting: str, _changed_at: str) -> ChannelOrder:

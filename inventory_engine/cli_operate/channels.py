@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from inventory_engine.channels import ozon, ozon_read, webhook, wildberries, yandex_market
 from inventory_engine.cli_operate.common import (
+    AccountOption,
     ConfigOption,
     JsonOption,
     err,
@@ -51,15 +52,18 @@ SANDBOX_URL = "http://127.0.0.1"
 
 
 @channels_app.command("show")
-def show(as_json: JsonOption = False, config: ConfigOption = None) -> None:
+def show(
+    as_json: JsonOption = False, config: ConfigOption = None, account: AccountOption = None
+) -> None:
     """Each channel's effective limits (default or set in its ``limits`` table, with the
-    documented limit) and API versions. Exit 2 on invalid settings."""
+    documented limit) and API versions, of one account. Exit 2 on invalid settings."""
     try:
-        settings = load_settings(config)
+        full = load_settings(config)
+        settings = full.pick_account(account)
     except InventoryError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    sandbox = not settings.channels
+    sandbox = not full.channels and not full.accounts
     # With none configured, serve runs in sandbox mode: the simulators' channels, which take
     # the kinds' default limits, are the ones in use.
     channels = channels_for_urls(dict.fromkeys(SANDBOX_NAMES, SANDBOX_URL)) if sandbox else []

@@ -29,15 +29,22 @@ ConfigOption = Annotated[
     typer.Option("--config", help="TOML settings file (default: $INVENTORY_CONFIG)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+AccountOption = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        help="Seller account (with [[accounts]]; default: the account named 'default').",
+    ),
+]
 ChannelOption = Annotated[str | None, typer.Option("--channel", help="Only this channel.")]
 AllOption = Annotated[bool, typer.Option("--all", help="Also list what is fine.")]
 
 
 @contextmanager
-def command_operation(config: Path | None) -> Iterator[Operation]:
-    """An Engine for one command; errors become a message and exit code 2."""
+def command_operation(config: Path | None, account: str | None = None) -> Iterator[Operation]:
+    """An Engine of ``account`` for one command; errors become a message and exit code 2."""
     try:
-        settings = load_settings(config)
+        settings = load_settings(config).pick_account(account)
         configure_logging(level="WARNING")
         with redis_connection(settings) as client, operation(settings, client) as op:
             yield op

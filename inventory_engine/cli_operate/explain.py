@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from inventory_engine.cli_operate.common import (
+    AccountOption,
     ConfigOption,
     JsonOption,
     command_operation,
@@ -27,10 +28,11 @@ def explain(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Journal entries.")] = 20,
     as_json: JsonOption = False,
     config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """Why a channel shows what it shows: the SKU's journal, newest first, with the pushes
     that followed each change and their outcome."""
-    with command_operation(config) as op:
+    with command_operation(config, account) as op:
         found = explain_sku(op.engine, sku, limit=limit)
     if not found.known and not found.steps:
         err.print(f"[yellow]unknown SKU {sku}[/yellow]: no stock record and not in the catalog")

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from inventory_engine.cli_operate.common import (
+    AccountOption,
     ConfigOption,
     JsonOption,
     command_operation,
@@ -34,11 +35,15 @@ order_app = typer.Typer(
 
 @order_app.command("show")
 def order_show(
-    channel: str, order_id: str, as_json: JsonOption = False, config: ConfigOption = None
+    channel: str,
+    order_id: str,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """Every event received for the order, its state and lines in the ledger, and the pushes
     it caused. Exit 1 when the engine never heard of it."""
-    with command_operation(config) as op:
+    with command_operation(config, account) as op:
         view = show_order(op.engine, channel, order_id)
     if as_json:
         print_json(view.as_json())
@@ -120,12 +125,13 @@ def order_dismiss(
     ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """Give up on an unknown-SKU order: its parked lines leave the stuck list (reconcile, the
     gauge) without moving stock, and the journal keeps who, why and when. Exit 1 when the
     order has no unknown-SKU lines waiting."""
     who = by or _user()
-    with command_operation(config) as op:
+    with command_operation(config, account) as op:
         try:
             dismissed = dismiss_unknown_order(op.engine, channel, order_id, reason=reason, by=who)
         except NotStuckError as exc:

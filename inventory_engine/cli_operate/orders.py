@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from inventory_engine.cli_operate.common import (
+    AccountOption,
     AllOption,
     ChannelOption,
     ConfigOption,
@@ -34,12 +35,13 @@ def orders_check(
     show_all: AllOption = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """The marketplace's own orders of the period against the ledger: states and lines (SKU,
     quantity). Each order missing, in another state or with other lines is named with the
     likely reason and each line that differs. Exit 1 when something is missing or differs, 2
     on errors."""
-    with command_operation(config) as op:
+    with command_operation(config, account) as op:
         period = parse_duration(since)
         names = op.channels(channel, readable=True)
         report = check_orders(op, names, since=period, keep_all=show_all)

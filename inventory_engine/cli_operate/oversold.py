@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from inventory_engine.cli_operate.common import (
+    AccountOption,
     ConfigOption,
     JsonOption,
     command_operation,
@@ -26,10 +27,11 @@ def oversold(
     ] = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """Marketplace orders that took available below zero: channel, order, SKU, shortfall and
     what to do. Exit 1 while one still needs action (cancel before it is prepared)."""
-    with command_operation(config) as op:
+    with command_operation(config, account) as op:
         kinds = {name: c.kind for name, c in op.engine.channel_settings.items()}
         lines = oversold_lines(op.engine.reader, kinds=kinds, open_only=open_only)
     if as_json:

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rq import Worker
 
 from inventory_engine.cli_operate.common import (
+    AccountOption,
     AllOption,
     ChannelOption,
     ConfigOption,
@@ -33,11 +34,12 @@ def reconcile(
     show_all: AllOption = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """Read every listed item back from each channel and compare it with what the ledger says
     the channel should show. Exit 0: nothing differs; 1: something differs or is stuck; 2: an
     error. A change waiting to be pushed is shown as pending, not as a difference."""
-    with command_operation(config) as op:
+    with command_operation(config, account) as op:
         names = op.channels(channel, readable=True)
         if apply and wait and not Worker.count(queue=op.engine.pushes):
             err.print("[yellow]no worker is running:[/yellow] the corrections wait for serve")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from inventory_engine.cli_operate.common import (
+    AccountOption,
     ChannelOption,
     ConfigOption,
     JsonOption,
@@ -80,12 +81,15 @@ def _print_dead_letters(stuck: StuckReport) -> None:
 
 
 def retry(
-    channel: ChannelOption = None, as_json: JsonOption = False, config: ConfigOption = None
+    channel: ChannelOption = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    account: AccountOption = None,
 ) -> None:
     """Put dead-lettered events back in the inbox, requeue failed jobs, send parked items again
     and apply unknown-SKU lines the catalog maps now (once their cause is fixed); unknown-SKU
     lines of cancelled orders are dismissed."""
-    with command_operation(config) as op:
+    with command_operation(config, account) as op:
         names = op.channels(channel) if channel else None
         report = retry_stuck(op.engine, names)
     if as_json:

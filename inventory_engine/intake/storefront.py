@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
+from pydantic import SecretStr
 
 from inventory_engine.config import OzonSettings, WildberriesSettings, YandexMarketSettings
 from inventory_engine.constants import (
@@ -88,14 +89,16 @@ def invalid(field: str, message: str, *, where: str = "body") -> ApiError:
 
 
 def check_token(request: Request) -> None:
-    """401 without a bearer token (or when no token is configured), 403 for a wrong one."""
-    expected = request.app.state.engine.settings.http.api_token
-    if expected is None:
+    """401 without a bearer token (or when no token is configured), 403 for a wrong one; a
+    valid token names its account (``request.state.account``): the call sees that account
+    only."""
+    tokens: dict[str, list[SecretStr]] = request.app.state.api_tokens
+    if not any(tokens.values()):
         raise ApiError(
             401,
             "unauthorized",
-            "no API token is configured: set [http] api_token (or INVENTORY_HTTP__API_TOKEN) "
-            "and restart; /v1 is closed until then",
+            "no API token is configured: set [http] api_token (or INVENTORY_HTTP__API_TOKEN; "
+            "with [[accounts]], each account's api_tokens) and restart; /v1 is closed until then",
             headers={"WWW-Authenticate": "Bearer"},
         )
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -106,8 +109,18 @@ def check_token(request: Request) -> None:
             "send Authorization: Bearer <api_token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if not hmac.compare_digest(given.strip().encode(), expected.get_secret_value().encode()):
+    offered = given.strip().encode()
+    # Every token is compared (constant time each), so the time taken says nothing about
+    # which account's token came closest.
+    matches = [
+        account
+        for account, secrets in tokens.items()
+        for secret in secrets
+        if hmac.compare_digest(offered, secret.get_secret_value().encode())
+    ]
+    if not matches:
         raise ApiError(403, "forbidden", "the API token is not valid")
+    request.state.account = matches[0]
 
 
 class AuthenticatedRoute(APIRoute):
@@ -134,8 +147,9 @@ router = APIRouter(
 
 
 def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+    """The engine of the account the caller's token opens."""
+    engines: dict[str, Engine] = request.app.state.engines
+    return engines[request.state.account]
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -36,6 +36,7 @@ from inventory_engine.channels import ozon_notifications as ozon
 from inventory_engine.channels import yandex_market_notifications as ym
 from inventory_engine.channels.base import ChannelOrder, PayloadError, check_order
 from inventory_engine.config import OzonSettings, YandexMarketSettings
+from inventory_engine.constants import DEFAULT_ACCOUNT
 from inventory_engine.errors import InventoryError
 from inventory_engine.intake.sources import Marketplace, Sources, refusal_details
 from inventory_engine.service import Engine
@@ -44,6 +45,9 @@ log = structlog.get_logger()
 
 OZON_PATH = "/webhooks/ozon"
 YANDEX_MARKET_PATH = "/webhooks/yandex-market"
+ACCOUNT_OZON_PATH = "/webhooks/{account}/ozon"
+ACCOUNT_YANDEX_MARKET_PATH = "/webhooks/{account}/yandex-market"
+"""Each account's own webhook paths; the unprefixed ones are the ``default`` account's."""
 OZON_UNKNOWN = "ERROR_UNKNOWN"
 
 router = APIRouter(tags=["webhooks"])
@@ -62,8 +66,19 @@ def ym_error(status: int, error_type: str, message: str) -> JSONResponse:
     return JSONResponse(ym.error_body(error_type, message), status_code=status)
 
 
+def _marketplace_of(path: str) -> str | None:
+    """``ozon`` or ``yandex-market`` for a webhook path (unprefixed or an account's)."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or parts[0] != "webhooks":
+        return None
+    for name in ("ozon", "yandex-market"):
+        if parts[1] == name or (len(parts) >= 3 and parts[2] == name):
+            return name
+    return None
+
+
 def is_webhook(path: str) -> bool:
-    return path.startswith((OZON_PATH, YANDEX_MARKET_PATH))
+    return _marketplace_of(path) is not None
 
 
 def webhook_error(path: str, status: int, message: str) -> JSONResponse | None:
@@ -73,9 +88,10 @@ def webhook_error(path: str, status: int, message: str) -> JSONResponse | None:
     ``WRONG_EVENT_FORMAT``) except 404/405 (no such endpoint here: ``ERROR_UNKNOWN``/``UNKNOWN``).
     """
     caller_error = 400 <= status < 500 and status not in (404, 405)
-    if path.startswith(OZON_PATH):
+    marketplace = _marketplace_of(path)
+    if marketplace == "ozon":
         return ozon_error(status, ozon.ERROR_CODE if caller_error else OZON_UNKNOWN, message)
-    if path.startswith(YANDEX_MARKET_PATH):
+    if marketplace == "yandex-market":
         kind = ym.WRONG_EVENT_FORMAT if caller_error else ym.UNKNOWN_ERROR
         return ym_error(status, kind, message)
     return None
@@ -84,9 +100,38 @@ def webhook_error(path: str, status: int, message: str) -> JSONResponse | None:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+def _engine(request: Request) -> Engine | None:
+    """The engine of the account the path names (unprefixed: ``default``); None if there is
+    no such account here."""
+    engines: dict[str, Engine] = request.app.state.engines
+    return engines.get(request.path_params.get("account", DEFAULT_ACCOUNT))
+
+
+def _no_account(request: Request) -> JSONResponse:
+    account = request.path_params.get("account", DEFAULT_ACCOUNT)
+    where = (
+        f"no account named {account!r} here"
+        if "account" in request.path_params
+        else "this deployment has no 'default' account: use /webhooks/<account>/..."
+    )
+    answer = webhook_error(request.url.path, 404, where)
+    assert answer is not None  # noqa: S101 - only called on webhook paths
+    return answer
+
+
+def _foreign(request: Request, what: str, value: int, known: set[int]) -> JSONResponse | None:
+    """In a multi-account deployment, the refusal of a notification that names a seller/store
+    this account does not have (sent to the wrong account's URL); None when it is this
+    account's, or when the account declares no such ids, or with one account."""
+    if not request.app.state.multi_account or not known or value in known:
+        return None
+    account = request.path_params.get("account", DEFAULT_ACCOUNT)
+    log.warning("webhook_wrong_account", account=account, field=what, value=value)
+    answer = webhook_error(
+        request.url.path, 400, f"{what} {value} is not one of account {account!r}'s; not applied"
+    )
+    assert answer is not None  # noqa: S101 - only called on webhook paths
+    return answer
 
 
 def refuse_source(request: Request, marketplace: Marketplace) -> JSONResponse | None:
@@ -185,9 +230,14 @@ def _ym_channel(
 
 
 @router.post(OZON_PATH, summary="Ozon push notifications", response_model=None)
+@router.post(
+    ACCOUNT_OZON_PATH, summary="Ozon push notifications of one account", response_model=None
+)
 async def ozon_push(request: Request) -> JSONResponse:
     """Answer ``TYPE_PING``; queue the events of every other type, then ``{"result": true}``."""
     engine = _engine(request)
+    if engine is None:
+        return _no_account(request)
     channels = _ozon_channels(engine)
     if not channels:
         return ozon_error(404, OZON_UNKNOWN, "no Ozon channel is configured")
@@ -206,6 +256,11 @@ async def ozon_push(request: Request) -> JSONResponse:
         return ozon_error(400, ozon.ERROR_CODE, f"the body is not valid JSON: {exc}")
     if notification.is_ping:
         return JSONResponse(notification.answer())
+    if notification.seller_id is not None:
+        sellers = {c.push_seller_id for c in channels if c.push_seller_id is not None}
+        foreign = _foreign(request, "seller_id", notification.seller_id, sellers)
+        if foreign is not None:
+            return foreign
     posting = notification.orders[0].order_id if notification.orders else None
     try:
         name = await run_in_threadpool(
@@ -230,10 +285,22 @@ async def ozon_push(request: Request) -> JSONResponse:
     summary="Yandex Market notifications (the path YM appends)",
     response_model=None,
 )
+@router.post(
+    ACCOUNT_YANDEX_MARKET_PATH,
+    summary="Yandex Market notifications of one account",
+    response_model=None,
+)
+@router.post(
+    ACCOUNT_YANDEX_MARKET_PATH + "/notification",
+    summary="Yandex Market notifications of one account (the path YM appends)",
+    response_model=None,
+)
 async def yandex_market_notification(request: Request) -> JSONResponse:
     """Queue the events of any notification type, then ``{"version", "name", "time"}``."""
     started = datetime.now(UTC)
     engine = _engine(request)
+    if engine is None:
+        return _no_account(request)
     channels = _ym_channels(engine)
     if not channels:
         return ym_error(404, ym.UNKNOWN_ERROR, "no Yandex Market channel is configured")
@@ -244,6 +311,11 @@ async def yandex_market_notification(request: Request) -> JSONResponse:
         payload = decode_json(await request.body())
         # Parsed once to learn the store, then for the channel of that store (cheap, pure).
         first = ym.parse_notification(payload)
+        if first.campaign_id is not None:
+            stores = {c.campaign_id for c in channels}
+            foreign = _foreign(request, "campaignId", first.campaign_id, stores)
+            if foreign is not None:
+                return foreign
         settings = _ym_channel(channels, first.campaign_id)
         notification = ym.parse_notification(
             payload, channel=settings.name, campaign_id=settings.campaign_id

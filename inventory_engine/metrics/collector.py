@@ -8,7 +8,7 @@ is scraped and include every worker process on every host.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -38,12 +38,16 @@ def _number(value: Any) -> float:
 
 
 class EngineCollector(Collector):
-    """Collects one account's metrics.
+    """Collects the metrics of a deployment's accounts, each series labelled with its
+    ``account`` (accounts are few; never a SKU); the queues and workers, which every account
+    shares, are not.
 
     Args:
         client: the ledger's Redis.
         queues: name -> RQ queue (the label is the name: ``events``, ``push``).
-        channels: configured channel names (gauges per channel).
+        channels: configured channel names (gauges per channel) of ``account``.
+        account: the account (one-account deployments).
+        accounts: account -> its channel names (several accounts; replaces the two above).
         worker_processes: returns how many supervised worker processes are alive (serve).
     """
 
@@ -52,19 +56,32 @@ class EngineCollector(Collector):
         client: redis.Redis,
         *,
         queues: dict[str, Queue],
-        channels: Sequence[str],
+        channels: Sequence[str] = (),
         account: str = DEFAULT_ACCOUNT,
+        accounts: Mapping[str, Sequence[str]] | None = None,
         worker_processes: Callable[[], int] | None = None,
     ) -> None:
         self.client = client
         self.queues = queues
-        self.channels = list(channels)
-        self.keys = AccountKeys(account)
+        self.accounts = {
+            name: list(names)
+            for name, names in (accounts if accounts is not None else {account: channels}).items()
+        }
         self.worker_processes = worker_processes
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._recorded()
-        yield from self._ledger()
+        families: dict[str, Metric] = {}
+        for account, channels in self.accounts.items():
+            keys = AccountKeys(account)
+            for family in (*self._recorded(keys), *self._ledger(keys, channels)):
+                merged = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    merged.samples.append(
+                        sample._replace(labels={"account": account, **sample.labels})
+                    )
+        yield from families.values()
         yield from self._queues()
         if self.worker_processes is not None:
             gauge = GaugeMetricFamily(m.WORKER_PROCESSES.name, m.WORKER_PROCESSES.help)
@@ -73,8 +90,8 @@ class EngineCollector(Collector):
 
     # -- counters and histograms written by every process ---------------------------------------
 
-    def _recorded(self) -> Iterator[Metric]:
-        raw = self.client.hgetall(self.keys.metrics)
+    def _recorded(self, keys: AccountKeys) -> Iterator[Metric]:
+        raw = self.client.hgetall(keys.metrics)
         series: dict[str, dict[tuple[str, ...], dict[str, float]]] = defaultdict(
             lambda: defaultdict(dict)
         )
@@ -109,13 +126,13 @@ class EngineCollector(Collector):
 
     # -- the ledger's own figures (exact: kept by the Lua scripts) -------------------------------
 
-    def _ledger(self) -> Iterator[Metric]:
+    def _ledger(self, keys: AccountKeys, channels: list[str]) -> Iterator[Metric]:
         pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(self.keys.counters, ["oversold_units", "oversold_orders"])
-        pipe.hlen(self.keys.unknown_skus)
-        for channel in self.channels:
-            pipe.zcard(self.keys.dirty(channel))
-            pipe.hlen(self.keys.parked(channel))
+        pipe.hmget(keys.counters, ["oversold_units", "oversold_orders"])
+        pipe.hlen(keys.unknown_skus)
+        for channel in channels:
+            pipe.zcard(keys.dirty(channel))
+            pipe.hlen(keys.parked(channel))
         replies = pipe.execute()
         units, orders = (int(v or 0) for v in replies[0])
         for spec, value in ((m.OVERSOLD, units), (m.OVERSOLD_ORDERS, orders)):
@@ -127,7 +144,7 @@ class EngineCollector(Collector):
         yield unknown
         pending = GaugeMetricFamily(m.PENDING.name, m.PENDING.help, labels=["channel"])
         parked = GaugeMetricFamily(m.PARKED.name, m.PARKED.help, labels=["channel"])
-        for index, channel in enumerate(self.channels):
+        for index, channel in enumerate(channels):
             pending.add_metric([channel], replies[2 + 2 * index])
             parked.add_metric([channel], replies[3 + 2 * index])
         yield pending
@@ -139,10 +156,11 @@ class EngineCollector(Collector):
         depth = GaugeMetricFamily(m.QUEUE_DEPTH.name, m.QUEUE_DEPTH.help, labels=["queue"])
         failed = GaugeMetricFamily(m.FAILED_JOBS.name, m.FAILED_JOBS.help, labels=["queue"])
         workers = GaugeMetricFamily(m.WORKERS.name, m.WORKERS.help, labels=["queue"])
+        every = [AccountKeys(account) for account in self.accounts]
         for label, queue in self.queues.items():
             waiting = queue.count
-            if label == "events":  # events wait in the inbox stream, drained in batches
-                waiting += int(queue.connection.xlen(self.keys.inbox))
+            if label == "events":  # events wait in the inbox streams, drained in batches
+                waiting += sum(int(queue.connection.xlen(keys.inbox)) for keys in every)
             depth.add_metric([label], waiting)
             failed.add_metric([label], FailedJobRegistry(queue=queue).count)
             workers.add_metric([label], Worker.count(queue=queue))
@@ -150,7 +168,7 @@ class EngineCollector(Collector):
             registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
             scheduled = registry.count
             if label == "push":  # channels waiting for a window to open (Engine.schedule_push_at)
-                scheduled += int(queue.connection.zcard(self.keys.push_wakeups))
+                scheduled += sum(int(queue.connection.zcard(k.push_wakeups)) for k in every)
             depth.add_metric([f"{label}_scheduled"], scheduled)
         yield depth
         yield failed

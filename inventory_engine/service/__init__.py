@@ -12,6 +12,7 @@ parts itself. One module per job:
 * :mod:`.recording`: the log line, counters and order log of each applied event, and the
   announcement of an oversell.
 * :mod:`.channels`: each channel's client and publisher, built once per process.
+* :mod:`.engines`: one engine per seller account of the deployment.
 * :mod:`.engine`: builds all of it from the settings and wires it together. Every change that
   may alter a channel's number schedules that channel's push job, guarded so that a burst of
   changes schedules one job, never zero (the job clears the guard before it claims, so a
@@ -19,12 +20,14 @@ parts itself. One module per job:
 """
 
 from inventory_engine.service.engine import EVENTS_QUEUE, PUSH_QUEUE, Engine
+from inventory_engine.service.engines import Engines
 from inventory_engine.service.serialization import event_outcome, order_from_dict, order_to_dict
 
 __all__ = [
     "EVENTS_QUEUE",
     "PUSH_QUEUE",
     "Engine",
+    "Engines",
     "event_outcome",
     "order_from_dict",
     "order_to_dict",

@@ -74,7 +74,9 @@ class InboxDrain:
         the job clears the guard before it reads)."""
         if not self.queue_client.set(self.ledger.keys.inbox_queued, 1, nx=True, px=JOB_GUARD_MS):
             return False
-        self.jobs.enqueue("workers.jobs.apply_inbox", job_timeout=600)
+        self.jobs.enqueue(
+            "workers.jobs.apply_inbox", account=self.ledger.keys.account, job_timeout=600
+        )
         return True
 
     def drain(self, consumer: str) -> int:
@@ -177,6 +179,7 @@ class InboxDrain:
             "workers.jobs.apply_order_event",
             entry.channel,
             entry.data,
+            account=self.ledger.keys.account,
             retry=EVENT_RETRY,
             job_timeout=60,
             on_failure=Callback(dead_letter_failed_job),

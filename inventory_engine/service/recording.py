@@ -118,6 +118,7 @@ class EventRecorder:
                 "workers.jobs.announce_oversold",
                 channel,
                 order_id,
+                account=self.activity.keys.account,
                 retry=ANNOUNCE_RETRY,
                 job_timeout=60,
             )

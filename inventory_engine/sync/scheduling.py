@@ -61,7 +61,9 @@ class PushScheduler:
             pipe.set(self.keys.push_queued(name), 1, nx=True, px=JOB_GUARD_MS)
         won = [name for name, ok in zip(names, pipe.execute(), strict=True) if ok]
         for name in won:
-            self.queue.enqueue(PUSH_JOB, name, job_timeout=PUSH_JOB_TIMEOUT_S)
+            self.queue.enqueue(
+                PUSH_JOB, name, account=self.keys.account, job_timeout=PUSH_JOB_TIMEOUT_S
+            )
         return len(won)
 
     def clear_push_guard(self, name: str) -> None:

@@ -199,7 +199,7 @@ def test_with_its_share_spent_the_watch_takes_only_what_the_pushes_leave(harness
     _, report = watch(harness, "wb").step()
     assert report.read == 1
     assert tokens(harness, "wb") == limits.capacity - 1
-    assert tokens(harness, "wb:read") == 0
+    assert tokens(harness, "wb:read") < 1  # still short of a page: not taken from it
 
 
 @pytest.mark.slow

@@ -30,8 +30,21 @@ def scrape(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     samples = {}
     for family in text_string_to_metric_families(answer.text):
         for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+            labels = dict(sample.labels)
+            # Each account's series carry account="default" here; the queues' carry none.
+            if family.name.startswith("inventory_") and family.name not in SHARED:
+                assert labels.pop("account") == "default", sample
+            samples[(sample.name, tuple(sorted(labels.items())))] = sample.value
     return samples
+
+
+SHARED = {
+    "inventory_queue_depth",
+    "inventory_failed_jobs",
+    "inventory_workers",
+    "inventory_worker_processes",
+}
+"""What every account shares (RQ's queues, the worker processes): no account label."""
 
 
 def value(samples: dict, name: str, **labels: str) -> float:

@@ -170,8 +170,8 @@ def test_order_show_lists_the_marketplace_states_the_engine_does_not_recognise(h
     )
     scraped = generate_latest(build_registry(collector)).decode()
     assert (
-        'inventory_unrecognised_states_total{channel="ozon",state="posting_teleported"} 1.0'
-        in scraped
+        'inventory_unrecognised_states_total{account="default",channel="ozon",'
+        'state="posting_teleported"} 1.0' in scraped
     )
 
 

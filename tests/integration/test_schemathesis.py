@@ -192,6 +192,11 @@ WEBHOOKS = {
     "/webhooks/ozon": (OZON_PUSH, OZON_ANSWER, OZON_ERROR),
     "/webhooks/yandex-market": (YM_NOTIFICATION, YM_ANSWER, YM_ERROR),
     "/webhooks/yandex-market/notification": (YM_NOTIFICATION, YM_ANSWER, YM_ERROR),
+    # Each account's own paths (issue 15): an account that is not there answers 404 in the
+    # marketplace's shape.
+    "/webhooks/{account}/ozon": (OZON_PUSH, OZON_ANSWER, OZON_ERROR),
+    "/webhooks/{account}/yandex-market": (YM_NOTIFICATION, YM_ANSWER, YM_ERROR),
+    "/webhooks/{account}/yandex-market/notification": (YM_NOTIFICATION, YM_ANSWER, YM_ERROR),
 }
 
 
@@ -227,10 +232,8 @@ REST_ERROR = {
 
 
 def error_schema(path: str) -> dict[str, Any]:
-    if path.startswith("/webhooks/ozon"):
-        return OZON_ERROR
-    if path.startswith("/webhooks/yandex-market"):
-        return YM_ERROR
+    if path.startswith("/webhooks/"):
+        return WEBHOOKS[path][2]
     return REST_ERROR
 
 

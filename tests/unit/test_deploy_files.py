@@ -501,7 +501,7 @@ def _setting_names(model: type[BaseModel], prefix: str = "") -> set[str]:
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             names |= _setting_names(annotation, f"{prefix}{name}.")
-        elif name != "channels":
+        elif name not in ("channels", "accounts"):  # arrays of tables, checked on their own
             names.add(prefix + name)
     return names
 
@@ -509,6 +509,7 @@ def _setting_names(model: type[BaseModel], prefix: str = "") -> set[str]:
 def test_the_example_config_loads_and_names_every_setting(monkeypatch, tmp_path):
     """Issue 12: the example lacked api_token, channels, workers, alerts and webhooks."""
     from inventory_engine.config import (
+        AccountSettings,
         OzonSettings,
         Settings,
         WebhookSettings,
@@ -531,13 +532,25 @@ def test_the_example_config_loads_and_names_every_setting(monkeypatch, tmp_path)
     for kind in (OzonSettings, WildberriesSettings, YandexMarketSettings, WebhookSettings):
         for field in kind.model_fields:
             assert field in mentioned, (kind.__name__, field)
+    assert "# [[accounts]]" in text
+    assert "# [[accounts.channels]]" in text
+    for field in AccountSettings.model_fields:
+        assert field in mentioned or field == "channels", ("AccountSettings", field)
 
-    # The commented channel examples are valid settings as they stand.
-    channels = re.sub(r"^# ?", "", text.split("# [[channels]]", 1)[1], flags=re.MULTILINE)
+    # The commented channel and account examples are valid settings as they stand.
+    channels_part, accounts_part = text.split("# [[channels]]", 1)[1].split("# [[accounts]]")
+    channels_part = channels_part.rsplit("\n\n", 1)[0]  # the accounts' prose stays out
+    channels = re.sub(r"^# ?", "", channels_part, flags=re.MULTILINE)
     uncommented = tmp_path / "channels.toml"
     uncommented.write_text("[[channels]]" + channels, encoding="utf-8")
     kinds = [c.kind for c in load_settings(uncommented).channels]
     assert kinds == ["ozon", "wildberries", "yandex_market", "webhook"]
+    accounts = re.sub(r"^# ?", "", accounts_part, flags=re.MULTILINE)
+    uncommented.write_text("[[accounts]]" + accounts, encoding="utf-8")
+    monkeypatch.setenv("INVENTORY_ACCOUNT_SHOP_A_CHANNEL_OZON_API_KEY", "key")
+    example = load_settings(uncommented)
+    assert example.account_names() == ["shop-a"]
+    assert [c.kind for c in example.for_account("shop-a").channels] == ["ozon"]
 
 
 def test_the_docker_build_context_leaves_a_checkouts_own_files_out():
