@@ -272,3 +272,36 @@ local function stored_lines()
   if not raw then return {} end
   return cjson.decode(raw)
 end
+
+-- apply_order_event's own helpers and table, here so that they are made once (the library
+-- loads once), not at every call.
+local ORDER_ACTIONS = {reserve = true, hold = true, commit = true, final = true,
+                       cancel_after_ship = true, release = true}
+
+-- A cancelled order's parked unknown-SKU lines need nobody any more: nothing moved for them and
+-- nothing ever will, so they leave the list that waits for a person (`retry`, the gauge and its
+-- alert). The order keeps its own `unknown` field for `order show`.
+local function drop_parked(channel, order_id)
+  redis.call('HDEL', K_UNKNOWN, channel .. '|' .. order_id)
+end
+
+-- Oversell check on the counters move_lines left behind (no second read).
+local function oversold_check(channel, order_id, order, totals, after)
+  local units = 0
+  for _, sku in ipairs(order) do
+    local oh, rs = after[sku][1], after[sku][2]
+    local available = oh - rs
+    if available < 0 then
+      local short = math.min(totals[sku], -available)
+      units = units + short
+      redis.call('HSET', K_OVERSOLD, channel .. '|' .. order_id .. '|' .. sku,
+        cjson.encode({shortfall = short, location = LOCATION, ms = NOW_MS}))
+      journal('oversold', channel, order_id, sku, oh, oh, rs, rs, 'available ' .. available)
+    end
+  end
+  if units > 0 then
+    redis.call('HINCRBY', K_COUNTERS, 'oversold_orders', 1)
+    redis.call('HINCRBY', K_COUNTERS, 'oversold_units', units)
+  end
+  return units
+end

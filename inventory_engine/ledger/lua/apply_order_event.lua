@@ -27,41 +27,11 @@ local received = tonumber(ARGV[12] or '')
 local commit_expired = ARGV[13] == '1'
 if received and received < NOW_MS then MARK_MS = received end
 
-local ACTIONS = {reserve = true, hold = true, commit = true, final = true,
-                 cancel_after_ship = true, release = true}
-if not ACTIONS[action] then return redis.error_reply('unknown action ' .. tostring(action)) end
+if not ORDER_ACTIONS[action] then return redis.error_reply('unknown action ' .. tostring(action)) end
 
 local state = redis.call('HGET', K_ORDER, 'state')
 if state then LOCATION = redis.call('HGET', K_ORDER, 'loc') end
 if state and status ~= '' then redis.call('HSET', K_ORDER, 'status', status) end
-
--- A cancelled order's parked unknown-SKU lines need nobody any more: nothing moved for them and
--- nothing ever will, so they leave the list that waits for a person (`retry`, the gauge and its
--- alert). The order keeps its own `unknown` field for `order show`.
-local function drop_parked()
-  redis.call('HDEL', K_UNKNOWN, channel .. '|' .. order_id)
-end
-
--- Oversell check on the counters move_lines left behind (no second read).
-local function oversold_check(order, totals, after)
-  local units = 0
-  for _, sku in ipairs(order) do
-    local oh, rs = after[sku][1], after[sku][2]
-    local available = oh - rs
-    if available < 0 then
-      local short = math.min(totals[sku], -available)
-      units = units + short
-      redis.call('HSET', K_OVERSOLD, channel .. '|' .. order_id .. '|' .. sku,
-        cjson.encode({shortfall = short, location = LOCATION, ms = NOW_MS}))
-      journal('oversold', channel, order_id, sku, oh, oh, rs, rs, 'available ' .. available)
-    end
-  end
-  if units > 0 then
-    redis.call('HINCRBY', K_COUNTERS, 'oversold_orders', 1)
-    redis.call('HINCRBY', K_COUNTERS, 'oversold_units', units)
-  end
-  return units
-end
 
 -- First sight of the order.
 if not state then
@@ -89,7 +59,7 @@ if not state then
       action .. ' of an unseen order')
   end
   new_order(channel, order_id, lines, unknown, req, new_state, status)
-  return {APPLIED, new_state, oversold_check(order, totals, after), #unknown}
+  return {APPLIED, new_state, oversold_check(channel, order_id, order, totals, after), #unknown}
 end
 
 -- Partial release: only the given lines, once per event id.
@@ -114,7 +84,7 @@ if action == 'release' and event_id ~= '' then
   redis.call('HSET', K_ORDER, 'lines', cjson.encode(kept))
   if remaining == 0 then
     finish_order('released')
-    drop_parked()
+    drop_parked(channel, order_id)
     return {APPLIED, 'released', 0, 0}
   end
   redis.call('HSET', K_ORDER, 'updated_ms', NOW_MS)
@@ -136,7 +106,7 @@ if state == 'reserved' then
   elseif action == 'release' then
     move_lines(lines, 0, -1, 'release', channel, order_id, 'cancel')
     finish_order('released')
-    drop_parked()
+    drop_parked(channel, order_id)
     return {APPLIED, 'released', 0, 0}
   end
 elseif state == 'expired' and action == 'commit' and commit_expired then
