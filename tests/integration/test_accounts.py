@@ -31,6 +31,9 @@ TOKENS = {"shop-a": "token-of-shop-a", "shop-b": "token-of-shop-b"}
 SELLERS = {"shop-a": 15, "shop-b": 16}
 """The seller ids each account's Ozon channel expects in its pushes."""
 MUG = {"ozon": 555, "wb": 777}
+HANG_S = 60
+"""shop-a's WB answers a request this late (and the engine waits that long for it) in the
+isolation step: a push of shop-b that queued behind it could not land within half of it."""
 
 
 def config_text(valkey_url: str, port: int, sandboxes: dict[str, Sandbox]) -> str:
@@ -63,6 +66,7 @@ base_url = "{a.url("wb")}"
 token = "{wildberries.SANDBOX_TOKEN}"
 warehouse_id = {wildberries.SANDBOX_WAREHOUSE_ID}
 poll_interval_s = 3600
+timeout_s = {HANG_S}
 
 [[accounts]]
 name = "shop-b"
@@ -211,13 +215,26 @@ def test_two_accounts_run_end_to_end_each_seeing_only_its_own(
         )
         assert shown(a, "wb") == {str(MUG["wb"]): 8}
 
+        # -- one account's hanging marketplace does not hold another's pushes ------------------
+        h.set_faults(a, "wb", timeout_rate=1.0, hang_s=HANG_S)
+        assert http.put(f"{base}/v1/stock/MUG", json={"on_hand": 20}, headers=auth("shop-a"))
+        assert http.put(f"{base}/v1/stock/MUG", json={"on_hand": 9}, headers=auth("shop-b"))
+        h.wait_until(
+            lambda: shown(b, "ym") == {"MUG": 8},
+            seconds=HANG_S / 2,
+            what="shop-b's change while shop-a's WB hangs",
+            log=serve,
+        )
+        assert shown(a, "wb") == {str(MUG["wb"]): 8}  # shop-a's request is still hanging
+        h.set_faults(a, "wb")
+
         # -- metrics carry the account --------------------------------------------------------
         metrics = http.get(f"{base}/metrics").text
         assert 'account="shop-a"' in metrics
         assert 'account="shop-b"' in metrics
 
         # -- CLI: --account on every command; accounts list ------------------------------------
-        for account, on_hand in (("shop-a", 10), ("shop-b", 3)):
+        for account, on_hand in (("shop-a", 20), ("shop-b", 9)):
             shown_stock = cli(config, "stock", "show", "MUG", "--account", account)
             assert shown_stock.returncode == 0, shown_stock.stderr
             assert f"{on_hand}" in shown_stock.stdout
