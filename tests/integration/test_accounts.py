@@ -1,6 +1,7 @@
 """Several seller accounts in one deployment (issue 15 §1), end to end: ``serve`` with two
 ``[[accounts]]``, each with its own marketplace simulators, storefront token and webhook paths;
-real RQ workers, real HTTP, a real Valkey. Each account's stock, orders, pushes, metrics and CLI
+real RQ workers, real HTTP, a real Valkey — or a real local 3-primary Redis Cluster for the
+ledger, with the queues on a plain Valkey. Each account's stock, orders, pushes, metrics and CLI
 view are its own: a token of one account never reads or changes the other's stock, and a
 webhook sent to the wrong account's URL is refused, not applied.
 """
@@ -11,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,10 @@ import redis
 
 from inventory_engine.ledger import LedgerReader
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
+from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.simulators import ozon, wildberries, yandex_market
 from inventory_engine.simulators.sandbox import Sandbox, start_sandbox
+from tests.cluster_helpers import LocalCluster
 from tests.integration import crash_helpers as h
 from tests.integration.conftest import shown
 
@@ -36,11 +40,15 @@ HANG_S = 60
 isolation step: a push of shop-b that queued behind it could not land within half of it."""
 
 
-def config_text(valkey_url: str, port: int, sandboxes: dict[str, Sandbox]) -> str:
+def config_text(
+    valkey_url: str, port: int, sandboxes: dict[str, Sandbox], queue_url: str | None = None
+) -> str:
     a, b = sandboxes["shop-a"], sandboxes["shop-b"]
+    queues = "" if queue_url is None else f'queue_url = "{queue_url}"'
     return f"""
 [redis]
 url = "{valkey_url}"
+{queues}
 [http]
 host = "127.0.0.1"
 port = {port}
@@ -126,9 +134,50 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@dataclass
+class Ledger:
+    """Where the ledger lives: its client (for the test's own reads) and serve's settings."""
+
+    client: redis.Redis
+    url: str
+    queue_url: str | None = None
+    cluster: LocalCluster | None = None
+
+
+@pytest.fixture(params=["one-redis", "cluster"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """One Valkey, or a local 3-primary Redis Cluster with the queues on a plain Valkey (the
+    accounts spread over the shards)."""
+    if request.param == "one-redis":
+        server = request.getfixturevalue("real_server")
+        yield Ledger(
+            request.getfixturevalue("real_client"), f"redis://{server.host}:{server.port}/0"
+        )
+        return
+    cluster = LocalCluster(tmp_path / "cluster")
+    queue = h.ValkeyProcess(tmp_path / "queue", h.free_port())
+    client = None
+    try:
+        cluster.start()
+        queue.directory.mkdir()
+        queue.start()
+        client = cluster.client()
+        yield Ledger(client, cluster.url, queue.url, cluster)
+    finally:
+        if client is not None:
+            client.close()
+        queue.stop()
+        cluster.stop()
+
+
 def test_two_accounts_run_end_to_end_each_seeing_only_its_own(
-    tmp_path: Path, real_server: Any, real_client: redis.Redis, sandboxes: dict[str, Sandbox]
+    tmp_path: Path, ledger: Ledger, sandboxes: dict[str, Sandbox]
 ) -> None:
+    real_client = ledger.client
+    if ledger.cluster is not None:
+        # The two accounts' slots are on different shards: each shard serves one of them.
+        shards = {ledger.cluster.node_of(AccountKeys(a).on_hand).port for a in TOKENS}
+        assert len(shards) == 2
     for account, channels in (("shop-a", ["ozon", "wb"]), ("shop-b", ["ozon", "ym"])):
         CatalogStore(real_client, account=account, channels=channels).import_entries(
             [
@@ -143,8 +192,9 @@ def test_two_accounts_run_end_to_end_each_seeing_only_its_own(
         )
     port = h.free_port()
     config = tmp_path / "config.toml"
-    url = f"redis://{real_server.host}:{real_server.port}/0"
-    config.write_text(config_text(url, port, sandboxes), encoding="utf-8")
+    config.write_text(
+        config_text(ledger.url, port, sandboxes, queue_url=ledger.queue_url), encoding="utf-8"
+    )
     log = tmp_path / "serve.log"
     with log.open("ab") as sink:
         process = subprocess.Popen(
