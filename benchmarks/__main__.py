@@ -4,7 +4,8 @@
     python -m benchmarks --quick    # a few minutes; prints, writes nothing unless --write
     python -m benchmarks --only ledger,growth
 
-Order: the simulation first (no servers), then the ledger (alone on the machine), PostgreSQL
+Order: the simulation first (no servers), then the ledger (alone on the machine), the ledger
+with 100 accounts on one server and on a cluster, PostgreSQL
 next to it, growth, and the end-to-end propagation through ``serve`` last. Each benchmark
 writes only its own section of RESULTS.md; one that fails is reported and the rest still run.
 """
@@ -19,7 +20,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-BENCHMARKS = ("flash_sale", "ledger", "postgres", "growth", "propagation")
+BENCHMARKS = ("flash_sale", "ledger", "accounts", "postgres", "growth", "propagation")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
