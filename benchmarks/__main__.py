@@ -5,9 +5,9 @@
     python -m benchmarks --only ledger,growth
 
 Order: the simulation first (no servers), then the ledger (alone on the machine), the ledger
-with 100 accounts on one server and on a cluster, PostgreSQL
-next to it, growth, and the end-to-end propagation through ``serve`` last. Each benchmark
-writes only its own section of RESULTS.md; one that fails is reported and the rest still run.
+with 100 accounts on one server and on a cluster, PostgreSQL next to it, growth, and the
+end-to-end propagation through ``serve`` last. Each benchmark writes only its own section of
+RESULTS.md; one that fails is reported and the rest still run.
 """
 
 from __future__ import annotations
