@@ -53,8 +53,9 @@ def default_state_dir() -> Path:
     return Path(base) / "inventory-engine"
 
 
-def _without_password(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for repr and JSON dumps)."""
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for repr, JSON dumps, logs and error
+    messages); a URL with several hosts (Sentinel) too."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -65,6 +66,9 @@ def _without_password(url: str) -> str:
 
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 """URL schemes of a Redis Cluster (redis-py's cluster client; the ``+cluster`` is ours)."""
+SENTINEL_SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
+"""URL schemes of a Sentinel-managed Redis: ``redis+sentinel://host:port,host:port/service/db``
+(the primary is found through the sentinels, again after a failover)."""
 
 
 class RedisSettings(BaseModel):
@@ -83,17 +87,19 @@ class RedisSettings(BaseModel):
     url: str | None = None
     queue_url: str | None = None
     """Redis for the RQ queues, the inbox and the job guards; defaults to ``url``. A plain
-    Redis (or a Sentinel-managed one), never a cluster: RQ's transactions span keys."""
+    Redis or a Sentinel-managed one (``redis+sentinel://…``), never a cluster: RQ's
+    transactions span keys."""
     cluster: bool = False
     """``url`` is a Redis Cluster (same as a ``redis+cluster://`` URL)."""
 
     @field_validator("url", "queue_url")
     @classmethod
     def _looks_like_redis(cls, value: str | None) -> str | None:
-        schemes = ("redis://", "rediss://", "unix://", *CLUSTER_SCHEMES)
+        schemes = ("redis://", "rediss://", "unix://", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
         if value is not None and not value.startswith(schemes):
             raise ValueError(
-                "must start with redis://, rediss://, unix:// (or redis+cluster:// for url)"
+                "must start with redis://, rediss://, unix://, redis+sentinel:// "
+                "(or redis+cluster:// for url)"
             )
         return value
 
@@ -118,11 +124,11 @@ class RedisSettings(BaseModel):
 
     @field_serializer("url", "queue_url", when_used="json")
     def _hide_password(self, value: str | None) -> str | None:
-        return None if value is None else _without_password(value)
+        return None if value is None else redact_url(value)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
-            yield name, _without_password(value) if isinstance(value, str) else value
+            yield name, redact_url(value) if isinstance(value, str) else value
 
 
 class EmbeddedSettings(BaseModel):

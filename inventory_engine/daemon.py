@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 import redis
 import structlog
 
-from inventory_engine.config import ChannelSettings, Settings
+from inventory_engine.config import ChannelSettings, Settings, redact_url
 from inventory_engine.errors import InventoryError
 from inventory_engine.http_server import RunningServer
-from inventory_engine.runtime import queue_connection, redact_url, redis_connection
+from inventory_engine.runtime import queue_connection, redis_connection
 from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine, Engines
 from inventory_engine.timing import (

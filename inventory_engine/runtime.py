@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import redis
 import structlog
 from redis.cluster import RedisCluster
+from redis.sentinel import Sentinel
 
-from inventory_engine.config import CLUSTER_SCHEMES, Settings
+from inventory_engine.config import CLUSTER_SCHEMES, SENTINEL_SCHEMES, Settings, redact_url
 from inventory_engine.embedded import ensure_embedded_server
-from inventory_engine.errors import LedgerUnavailableError
+from inventory_engine.errors import ConfigError, LedgerUnavailableError
 
 log = structlog.get_logger()
 
@@ -59,6 +60,8 @@ def connect(url: str, *, cluster: bool = False, **options: Any) -> redis.Redis:
     account's keys share one hash tag), so it is handed on typed as a plain client.
     """
     options = {"socket_timeout": 10, "health_check_interval": 30, **options}
+    if url.startswith(SENTINEL_SCHEMES):
+        return sentinel_master(url, **options)
     if cluster or url.startswith(CLUSTER_SCHEMES):
         plain = url.replace("+cluster://", "://", 1)
         options.pop("health_check_interval")  # per node connection pools keep their own
@@ -66,18 +69,37 @@ def connect(url: str, *, cluster: bool = False, **options: Any) -> redis.Redis:
     return redis.Redis.from_url(url, **options)
 
 
+def sentinel_master(url: str, **options: Any) -> redis.Redis:
+    """The current primary of a Sentinel-managed Redis, ``redis+sentinel://[:password@]
+    host:port[,host:port...]/service[/db]``: redis-py asks the sentinels where the primary is,
+    and asks again after a failover (a connection to a demoted primary is dropped).
+
+    Raises:
+        ConfigError: the URL names no sentinel or no service.
+    """
+    parts = urlsplit(url.replace("+sentinel://", "://", 1))
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    password = unquote(userinfo.partition(":")[2]) if userinfo else None
+    sentinels = []
+    for item in hosts.split(","):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"{redact_url(url)}: sentinels are host:port, comma separated")
+        sentinels.append((host, int(port)))
+    path = [piece for piece in parts.path.split("/") if piece]
+    if not path:
+        raise ConfigError(f"{redact_url(url)}: name the service, e.g. .../mymaster/0")
+    db = int(path[1]) if len(path) > 1 and path[1].isdigit() else 0
+    options.pop("health_check_interval", None)
+    sentinel = Sentinel(sentinels, socket_timeout=options.get("socket_timeout", 10))
+    master: redis.Redis = sentinel.master_for(
+        unquote(path[0]), password=password, db=db, ssl=parts.scheme == "rediss", **options
+    )
+    return master
+
+
 def queue_connection(settings: Settings, client: redis.Redis) -> redis.Redis:
     """The Redis of the RQ queues, the inbox and the job guards: ``[redis] queue_url``, else
     the ledger's own ``client``."""
     url = settings.redis.queue_url
     return client if url is None else connect(url)
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
