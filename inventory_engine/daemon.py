@@ -341,7 +341,9 @@ def _start_pollers(engine: Engine, stop: threading.Event) -> list[threading.Thre
 
     names = [n for n, c in engine.channel_settings.items() if c.kind != "webhook"]
     thread = threading.Thread(
-        target=PollerLoop(engine, names, stop).run, name="pollers", daemon=True
+        target=PollerLoop(engine, names, stop).run,
+        name=f"pollers-{engine.settings.account}",
+        daemon=True,
     )
     thread.start()
     return [thread]

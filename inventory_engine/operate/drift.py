@@ -295,7 +295,10 @@ class DriftWatchLoop:
     def start(self) -> list[threading.Thread]:
         for watch in self.watches:
             thread = threading.Thread(
-                target=self._run, args=(watch,), name=f"drift-{watch.channel}", daemon=True
+                target=self._run,
+                args=(watch,),
+                name=f"drift-{self.engine.settings.account}-{watch.channel}",
+                daemon=True,
             )
             thread.start()
             self.threads.append(thread)
