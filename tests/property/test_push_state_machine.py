@@ -303,20 +303,34 @@ def multiple_none() -> Any:
     return multiple()
 
 
-@pytest.mark.parametrize("backend", ["fake", pytest.param("real", marks=pytest.mark.integration)])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "fake",
+        pytest.param("real", marks=pytest.mark.integration),
+        # The push state of an account on a real local 3-primary Redis Cluster (issue 15).
+        pytest.param("cluster", marks=pytest.mark.integration),
+    ],
+)
 def test_push_path_state_machine(backend: str, request: pytest.FixtureRequest) -> None:
     if backend == "fake":
         import fakeredis
 
         client: redis.Redis = fakeredis.FakeRedis()
+    elif backend == "cluster":
+        client = request.getfixturevalue("real_cluster").client()
     else:
         client = request.getfixturevalue("real_client")
-    run_state_machine_as_test(
-        lambda: PushMachine(client),
-        settings=settings(
-            max_examples=100 if backend == "real" else 300,
-            stateful_step_count=40,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    try:
+        run_state_machine_as_test(
+            lambda: PushMachine(client),
+            settings=settings(
+                max_examples=300 if backend == "fake" else 100,
+                stateful_step_count=40,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )
+    finally:
+        if backend == "cluster":
+            client.close()
