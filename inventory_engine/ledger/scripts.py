@@ -140,8 +140,10 @@ class LedgerCode:
         }
 
     def load(self) -> None:
-        """Load the library if the server does not have it (also tells whether the server has
-        Functions, when that was left to ask).
+        """Load the library (also tells whether the server has Functions, when that was left
+        to ask). With REPLACE: the library's name is its code's digest, so a library already
+        there is this very code, and on a cluster (where the load goes to every primary, one
+        after the other) a primary that has it does not stop the load before one that lost it.
 
         Raises:
             redis.RedisError: the server refused otherwise, or could not be reached.
@@ -150,15 +152,12 @@ class LedgerCode:
             if self.functions is False:
                 return
             try:
-                self.client.function_load(library_source())
+                self.client.function_load(library_source(), replace=True)
             except redis.ResponseError as exc:
-                if "already exists" in str(exc).lower():
-                    pass
-                elif self.functions is None and _no_functions(exc):
+                if self.functions is None and _no_functions(exc):
                     self.functions = False
                     return
-                else:
-                    raise
+                raise
             self.functions = True
             self._loaded = True
 

@@ -90,3 +90,28 @@ def test_without_functions_the_operations_run_as_scripts(real_server):
         assert libraries(client) == set()
     finally:
         client.close()
+
+
+def test_a_cluster_shard_that_lost_the_library_gets_it_again(real_cluster):
+    """One primary restarted without the library while the others keep it: the next call of
+    an account on that shard loads it there too (a load that stopped at the first primary
+    saying "already exists" would never reach the one that lost it)."""
+    client = real_cluster.client()
+    try:
+        client.flushall()
+        accounts = [f"acct-{i}" for i in range(12)]
+        ledgers = {name: RedisLedger(client, account=name, channels=("ozon",)) for name in accounts}
+        for ledger in ledgers.values():
+            ledger.set_on_hand("A", 5)
+        for node in real_cluster.nodes[1:]:  # every primary but the first loses it
+            lost = redis.Redis(port=node.port)
+            try:
+                lost.function_flush()
+            finally:
+                lost.close()
+        for name, ledger in ledgers.items():
+            line = [OrderLine(sku="A", quantity=1)]
+            assert ledger.record_order("ozon", "1", line, OrderAction.RESERVE).applied, name
+            assert LedgerReader(client, account=name).stock("A").reserved == 1
+    finally:
+        client.close()
