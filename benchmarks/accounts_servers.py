@@ -17,13 +17,13 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import redis
 from redis.crc import key_slot
 
 from benchmarks.accounts_figures import CLUSTER, DURABILITY, SHARDS
-from benchmarks.ledger import _free_port, _server_cpu, _used_memory
+from benchmarks.ledger import _server_cpu, _used_memory
+from benchmarks.valkey_process import ValkeyProcess, free_port
 from inventory_engine.embedded import find_server_binary
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.scripts import library_source
@@ -40,79 +40,29 @@ def _cli_binary() -> str:
     return str(cli) if cli.exists() else "redis-cli"
 
 
-class Node:
+class Node(ValkeyProcess):
     """One ``valkey-server`` from ``deploy/redis.conf`` on 127.0.0.1, in its own directory."""
 
     def __init__(self, directory: Path, extra: Sequence[str], *, cluster: bool) -> None:
-        self.directory = directory
+        super().__init__(directory)
         self.extra = list(extra)
         self.cluster = cluster
-        self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Node:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for _attempt in range(3):  # a free port can be taken between probe and bind: retry
-            self.port = _free_port()
-            self.proc = subprocess.Popen(
-                self._arguments(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            if self._wait_ready():
-                return self
-            self._kill()
-        raise RuntimeError(f"valkey-server did not start; see {self.directory / 'server.log'}")
-
-    def _arguments(self) -> list[str]:
-        args = [find_server_binary(), str(REDIS_CONF), "--bind", "127.0.0.1"]
+    def arguments(self) -> list[str]:
+        args = [str(REDIS_CONF), "--bind", "127.0.0.1"]
         args += ["--port", str(self.port), "--dir", str(self.directory)]
         args += ["--daemonize", "no", "--logfile", str(self.directory / "server.log")]
         args += self.extra
         if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
             # The bus port (default port + 10,000) may not exist above 55,535: choose one.
-            args += ["--cluster-port", str(_free_port())]
+            args += ["--cluster-port", str(free_port())]
             args += ["--cluster-node-timeout", "5000"]
         return args
 
-    def _wait_ready(self) -> bool:
-        client = self.client(socket_timeout=1)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        try:
-            while time.monotonic() < deadline:
-                if self.proc is not None and self.proc.poll() is not None:
-                    return False
-                with contextlib.suppress(redis.RedisError):
-                    if client.ping():
-                        return True
-                time.sleep(0.05)
-            return False
-        finally:
-            client.close()
-
-    def client(self, **options: Any) -> redis.Redis:
-        """A plain client of this node alone (INFO, CONFIG, CLUSTER commands)."""
-        return redis.Redis(host="127.0.0.1", port=self.port, **options)
-
-    def _kill(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def stop(self) -> None:
-        """Shut down without saving (nothing here is worth keeping)."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(redis.RedisError):
-                self.client(socket_timeout=5).shutdown(nosave=True)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=10)
-        self._kill()
+    def start(self) -> Node:
+        super().start()
+        return self
 
 
 class Setup:

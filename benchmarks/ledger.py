@@ -53,8 +53,6 @@ import random
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -101,8 +99,8 @@ from benchmarks.ledger_figures import (
 )
 from benchmarks.ledger_report import Report, fmt_opt, fmt_rate, render_markdown, short_durability
 from benchmarks.results import code_version, machine_info, write_section
+from benchmarks.valkey_process import ValkeyProcess
 from inventory_engine.domain.models import OrderAction, OrderLine
-from inventory_engine.embedded import find_server_binary
 from inventory_engine.errors import InventoryError
 from inventory_engine.ledger import OrderEvent, RedisLedger
 from inventory_engine.ledger.keys import AccountKeys
@@ -178,92 +176,41 @@ def make_ledger(client: redis.Redis, variant: str, **kwargs: Any) -> RedisLedger
 # -- the server ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class BenchServer:
-    """A Valkey server of our own in a temporary directory, stopped on ``close``."""
+class BenchServer(ValkeyProcess):
+    """A Valkey server of our own in a temporary directory, removed on ``close``."""
 
     def __init__(self, label: str, persistence: Sequence[str]) -> None:
+        super().__init__(Path(tempfile.mkdtemp(prefix="ledger-bench-")))
         self.label = label
         self.persistence = list(persistence)
-        self.binary = find_server_binary()
-        self.dir = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
-        self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.dir = self.directory
 
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+    def arguments(self) -> list[str]:
+        return [
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            *self.persistence,
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "server.log"),
+            "--protected-mode",
+            "yes",
+        ]
 
     def start(self) -> BenchServer:
-        for _attempt in range(3):  # a free port can be taken between probe and bind: retry
-            self.port = _free_port()
-            args = [
-                self.binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--dir",
-                str(self.dir),
-                "--save",
-                "",
-                *self.persistence,
-                "--daemonize",
-                "no",
-                "--logfile",
-                str(self.dir / "server.log"),
-                "--protected-mode",
-                "yes",
-            ]
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if self._wait_ready():
-                return self
-            self._kill()
-        raise RuntimeError(f"{self.binary} did not start; see {self.dir / 'server.log'}")
-
-    def _wait_ready(self) -> bool:
-        client = redis.Redis.from_url(self.url, socket_timeout=1)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        try:
-            while time.monotonic() < deadline:
-                if self.proc is not None and self.proc.poll() is not None:
-                    return False
-                with contextlib.suppress(redis.RedisError):
-                    if client.ping():
-                        return True
-                time.sleep(0.05)
-            return False
-        finally:
-            client.close()
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url)
-
-    def _kill(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
+        super().start()
+        return self
 
     def close(self) -> None:
         """Shut the server down (no save: nothing here is worth keeping) and remove its dir."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(redis.RedisError):
-                redis.Redis.from_url(self.url, socket_timeout=5).shutdown(nosave=True)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=10)
-        self._kill()
+        self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -54,6 +54,7 @@ import redis
 from benchmarks import ledger as lb
 from benchmarks import ledger_figures as figures
 from benchmarks.results import code_version, machine_info, write_section
+from benchmarks.valkey_process import free_port
 from inventory_engine.domain.models import OrderAction, OrderLine
 from inventory_engine.ledger import OrderEvent, RedisLedger
 from inventory_engine.ledger.scripts import script_source
@@ -188,7 +189,7 @@ class PgCluster:
             conf.write(f"\n# benchmarks/postgres.py{PG_CONF}")
         log = str(self.root / "server.log")
         for _attempt in range(3):  # a free port can be taken between probe and bind: retry
-            self.port = lb._free_port()
+            self.port = free_port()
             args = ("-l", log, "-o", f"-p {self.port}", "-w", "start")
             if not self._run("pg_ctl", *args, check=False).returncode:
                 return self

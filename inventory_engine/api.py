@@ -215,13 +215,11 @@ def create_app(
     ``worker_processes`` (from ``serve``) reports how many supervised workers are alive.
     ``sandbox`` (``serve`` with no ``[[channels]]``): the webhook source check is off.
     """
-    by_account = (
-        {engines.settings.account: engines}
-        if isinstance(engines, Engine)
-        else dict(engines.by_account)
-    )
+    if isinstance(engines, Engine):
+        by_account, settings = {engines.settings.account: engines}, engines.settings
+    else:
+        by_account, settings = dict(engines.by_account), engines.settings
     engine = next(iter(by_account.values()))  # health, readiness: the shared connections
-    settings = engine.settings if isinstance(engines, Engine) else engines.settings
     app = FastAPI(
         title="inventory-engine",
         version=__version__,

@@ -386,11 +386,15 @@ class AccountSettings(BaseModel):
         return _unique_channel_names(value)
 
 
+def _repeated(names: list[str]) -> str:
+    """The names that appear more than once, sorted and comma separated ("" when none)."""
+    return ", ".join(sorted({n for n in names if names.count(n) > 1}))
+
+
 def _unique_channel_names(value: list[ChannelSettings]) -> list[ChannelSettings]:
-    names = [channel.name for channel in value]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = _repeated([channel.name for channel in value])
     if duplicates:
-        raise ValueError(f"channel names must be unique: {', '.join(duplicates)}")
+        raise ValueError(f"channel names must be unique: {duplicates}")
     return value
 
 
@@ -436,10 +440,9 @@ class Settings(BaseSettings):
                 "with [[accounts]], each account has its own api_tokens; [http] api_token "
                 "would open no account"
             )
-        names = [account.name for account in self.accounts]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = _repeated([account.name for account in self.accounts])
         if duplicates:
-            raise ValueError(f"account names must be unique: {', '.join(duplicates)}")
+            raise ValueError(f"account names must be unique: {duplicates}")
         tokens = [t.get_secret_value() for a in self.accounts for t in a.api_tokens]
         if len(set(tokens)) != len(tokens):
             raise ValueError("an API token may open one account only (a token is repeated)")
@@ -523,16 +526,14 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     try:
         # The channels' secrets from the environment go in before validation: a file may
         # leave them out entirely (they are required fields).
-        channels = overrides.get("channels")
-        if channels is None and path is not None:
+        from_file: dict[str, Any] = {}
+        if path is not None and ("channels" not in overrides or "accounts" not in overrides):
             with path.open("rb") as file:
-                channels = tomllib.load(file).get("channels")
+                from_file = tomllib.load(file)
+        channels = overrides.get("channels", from_file.get("channels"))
         if isinstance(channels, list):
             overrides["channels"] = [_channel_env(channel) for channel in channels]
-        accounts = overrides.get("accounts")
-        if accounts is None and path is not None:
-            with path.open("rb") as file:
-                accounts = tomllib.load(file).get("accounts")
+        accounts = overrides.get("accounts", from_file.get("accounts"))
         if isinstance(accounts, list):
             overrides["accounts"] = [_account_env(account) for account in accounts]
         return _FromFile(**overrides)

@@ -30,7 +30,6 @@ from inventory_engine.config import ChannelSettings, Settings, redact_url
 from inventory_engine.errors import InventoryError
 from inventory_engine.http_server import RunningServer
 from inventory_engine.runtime import queue_connection, redis_connection
-from inventory_engine.sandbox_channels import channels_for_urls
 from inventory_engine.service import Engine, Engines
 from inventory_engine.timing import (
     PUSH_KICK_INTERVAL_S,
@@ -140,7 +139,7 @@ def serve(
         env = dict(os.environ, INVENTORY_REDIS__URL=settings.redis.url or _url_of(client))
         env.pop("INVENTORY_REDIS_URL", None)  # it would override the URL resolved here
         if sandbox is not None:
-            urls = json.dumps({name: sandbox.url(name) for name in sandbox.servers})
+            urls = json.dumps(sandbox.urls())
             # So that `reconcile` and `orders check` from another shell can read them back,
             # and the workers publish to the same simulators.
             client.set(engine.ledger.keys.sandbox, urls)
@@ -151,7 +150,7 @@ def serve(
         )
         pollers: list[threading.Thread] = []
         for each in engines:
-            pollers += _start_pollers(each, stop) + _start_drift_watch(each, each.settings, stop)
+            pollers += _start_pollers(each, stop) + _start_drift_watch(each, stop)
         waker = threading.Thread(target=_wake_pushes, args=(engines, stop), name="waker")
         waker.start()
         _log_started(settings, engine_url, engines, workers)
@@ -215,7 +214,7 @@ def _start_sandbox(settings: Settings, client: redis.Redis, engine_url: str) -> 
     log.warning(
         "sandbox_mode",
         message="no [[channels]] configured: publishing to the built-in simulators",
-        simulators={name: sandbox.url(name) for name in sandbox.servers},
+        simulators=sandbox.urls(),
     )
     return sandbox
 
@@ -224,7 +223,9 @@ def _sandbox_channels(sandbox: Sandbox | None) -> list[ChannelSettings]:
     """The channel settings that point the engine at a running sandbox's simulators."""
     if sandbox is None:
         return []
-    return channels_for_urls({name: sandbox.url(name) for name in sandbox.servers})
+    from inventory_engine.simulators.sandbox import sandbox_channels
+
+    return sandbox_channels(sandbox)
 
 
 def _configured(settings: Settings) -> bool:
@@ -325,15 +326,14 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_drift_watch(
-    engine: Engine, settings: Settings, stop: threading.Event
-) -> list[threading.Thread]:
+def _start_drift_watch(engine: Engine, stop: threading.Event) -> list[threading.Thread]:
     """The continuous read-back (``[reconcile]``): drift is repaired without an operator."""
-    if not settings.reconcile.enabled:
+    reconcile = engine.settings.reconcile
+    if not reconcile.enabled:
         return []
     from inventory_engine.operate.drift import DriftWatchLoop
 
-    return DriftWatchLoop(engine, settings.reconcile.interval_s, stop).start()
+    return DriftWatchLoop(engine, reconcile.interval_s, stop).start()
 
 
 def _start_pollers(engine: Engine, stop: threading.Event) -> list[threading.Thread]:

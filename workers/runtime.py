@@ -1,6 +1,7 @@
-"""Build the worker process's Engine once: settings from the config file and environment, the
-ledger's Redis (the embedded server ``serve`` started is found through its state directory),
-and in sandbox mode the simulators ``serve`` started (their URLs come in ``INVENTORY_SANDBOX``).
+"""Build the worker process's engines once, one per account: settings from the config file and
+environment, the ledger's Redis (the embedded server ``serve`` started is found through its
+state directory), and in sandbox mode the simulators ``serve`` started (their URLs come in
+``INVENTORY_SANDBOX``).
 """
 
 from __future__ import annotations
@@ -47,21 +48,10 @@ def build_engines(settings: Settings | None = None) -> Engines:
     )
 
 
-def build_engine(settings: Settings | None = None, account: str | None = None) -> Engine:
-    """One account's Engine (default: the only or first account)."""
-    engines = build_engines(settings)
-    return engines.first if account is None else engines[account]
-
-
 def use_engines(built: Engines) -> None:
     """Make ``built`` this process's engines (the ``worker`` command builds them from
     ``--config``)."""
     _engines.update(built.by_account)
-
-
-def use_engine(built: Engine) -> None:
-    """Make ``built`` this process's Engine of its account."""
-    _engines[built.settings.account] = built
 
 
 def engine(account: str = DEFAULT_ACCOUNT) -> Engine:
@@ -73,7 +63,7 @@ def engine(account: str = DEFAULT_ACCOUNT) -> Engine:
     """
     if _engine is not None and _engine.settings.account == account:
         return _engine  # set by tests
-    if account not in _engines:
+    if not _engines:  # built once per process, whichever account asks first
         use_engines(build_engines())
     if account not in _engines:
         raise ConfigError(f"no account named {account!r} in this worker's settings")

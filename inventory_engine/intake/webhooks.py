@@ -100,6 +100,13 @@ def webhook_error(path: str, status: int, message: str) -> JSONResponse | None:
 # -- helpers ----------------------------------------------------------------------------------
 
 
+def _refusal(request: Request, status: int, message: str) -> JSONResponse:
+    """``webhook_error`` for the request's own path (a webhook route: never None)."""
+    answer = webhook_error(request.url.path, status, message)
+    assert answer is not None  # noqa: S101 - only called on webhook paths
+    return answer
+
+
 def _engine(request: Request) -> Engine | None:
     """The engine of the account the path names (unprefixed: ``default``); None if there is
     no such account here."""
@@ -114,9 +121,7 @@ def _no_account(request: Request) -> JSONResponse:
         if "account" in request.path_params
         else "this deployment has no 'default' account: use /webhooks/<account>/..."
     )
-    answer = webhook_error(request.url.path, 404, where)
-    assert answer is not None  # noqa: S101 - only called on webhook paths
-    return answer
+    return _refusal(request, 404, where)
 
 
 def _foreign(request: Request, what: str, value: int, known: set[int]) -> JSONResponse | None:
@@ -127,11 +132,9 @@ def _foreign(request: Request, what: str, value: int, known: set[int]) -> JSONRe
         return None
     account = request.path_params.get("account", DEFAULT_ACCOUNT)
     log.warning("webhook_wrong_account", account=account, field=what, value=value)
-    answer = webhook_error(
-        request.url.path, 400, f"{what} {value} is not one of account {account!r}'s; not applied"
+    return _refusal(
+        request, 400, f"{what} {value} is not one of account {account!r}'s; not applied"
     )
-    assert answer is not None  # noqa: S101 - only called on webhook paths
-    return answer
 
 
 def refuse_source(request: Request, marketplace: Marketplace) -> JSONResponse | None:
@@ -152,9 +155,7 @@ def refuse_source(request: Request, marketplace: Marketplace) -> JSONResponse | 
         **refusal_details(request.scope, address),
     )
     message = f"notifications from {where} are not accepted: not an allowed {marketplace} network"
-    answer = webhook_error(request.url.path, 403, message)
-    assert answer is not None  # noqa: S101 - only called on webhook paths
-    return answer
+    return _refusal(request, 403, message)
 
 
 def decode_json(body: bytes) -> Any:

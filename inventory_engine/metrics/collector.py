@@ -70,10 +70,22 @@ class EngineCollector(Collector):
         self.worker_processes = worker_processes
 
     def collect(self) -> Iterator[Metric]:
-        families: dict[str, Metric] = {}
+        # Every account's figures in one pipelined round trip (on a cluster: one per shard).
+        pipe = self.client.pipeline(transaction=False)
         for account, channels in self.accounts.items():
             keys = AccountKeys(account)
-            for family in (*self._recorded(keys), *self._ledger(keys, channels)):
+            pipe.hgetall(keys.metrics)
+            pipe.hmget(keys.counters, ["oversold_units", "oversold_orders"])
+            pipe.hlen(keys.unknown_skus)
+            for channel in channels:
+                pipe.zcard(keys.dirty(channel))
+                pipe.hlen(keys.parked(channel))
+        replies = iter(pipe.execute())
+        families: dict[str, Metric] = {}
+        for account, channels in self.accounts.items():
+            raw = next(replies)
+            ledger = [next(replies) for _ in range(2 + 2 * len(channels))]
+            for family in (*self._recorded(raw), *self._ledger(ledger, channels)):
                 merged = families.setdefault(
                     family.name, Metric(family.name, family.documentation, family.type)
                 )
@@ -90,8 +102,8 @@ class EngineCollector(Collector):
 
     # -- counters and histograms written by every process ---------------------------------------
 
-    def _recorded(self, keys: AccountKeys) -> Iterator[Metric]:
-        raw = self.client.hgetall(keys.metrics)
+    def _recorded(self, raw: dict[Any, Any]) -> Iterator[Metric]:
+        """The account's metrics hash (``raw``) as counter and histogram families."""
         series: dict[str, dict[tuple[str, ...], dict[str, float]]] = defaultdict(
             lambda: defaultdict(dict)
         )
@@ -126,14 +138,9 @@ class EngineCollector(Collector):
 
     # -- the ledger's own figures (exact: kept by the Lua scripts) -------------------------------
 
-    def _ledger(self, keys: AccountKeys, channels: list[str]) -> Iterator[Metric]:
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(keys.counters, ["oversold_units", "oversold_orders"])
-        pipe.hlen(keys.unknown_skus)
-        for channel in channels:
-            pipe.zcard(keys.dirty(channel))
-            pipe.hlen(keys.parked(channel))
-        replies = pipe.execute()
+    def _ledger(self, replies: list[Any], channels: list[str]) -> Iterator[Metric]:
+        """The account's counters, unknown-SKU orders, and per channel the pending and parked
+        counts (``replies``, in the order :meth:`collect` asked for them)."""
         units, orders = (int(v or 0) for v in replies[0])
         for spec, value in ((m.OVERSOLD, units), (m.OVERSOLD_ORDERS, orders)):
             counter = CounterMetricFamily(spec.name, spec.help)

@@ -48,6 +48,10 @@ class Sandbox:
     def url(self, name: str) -> str:
         return self.servers[name].url
 
+    def urls(self) -> dict[str, str]:
+        """Every simulator's base URL, by name (``ozon``, ``wb``, ``ym``)."""
+        return {name: server.url for name, server in self.servers.items()}
+
     def stop(self) -> None:
         for server in self.servers.values():
             server.stop()
@@ -125,4 +129,4 @@ def start_sandbox(
 
 def sandbox_channels(sandbox: Sandbox) -> list[ChannelSettings]:
     """Channel settings for the engine: every marketplace, pointed at its simulator."""
-    return channels_for_urls({name: sandbox.url(name) for name in sandbox.servers})
+    return channels_for_urls(sandbox.urls())

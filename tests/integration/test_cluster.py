@@ -25,11 +25,11 @@ from tests.cluster_helpers import LocalCluster
 from tests.conftest import all_keys
 from tests.integration import crash_helpers as h
 from tests.integration.test_crashes import (
-    SLOW_LINES,
     SLOW_POSTING,
     STOCK,
-    assert_applied_exactly_once,
+    acknowledge_with_one_in_flight,
     assert_channels_converge,
+    assert_every_acknowledged_event_applied_once,
     batch,
     set_stock,
     slow_posting_on_ozon,
@@ -85,20 +85,10 @@ def test_a_shard_killed_and_restarted_loses_no_acknowledged_event(
         set_stock(http, serve.base, dict.fromkeys(h.ITEMS, STOCK))
         orders = batch(100)
         numbers = list(orders)
-        acknowledged = h.post_postings(http, serve.base, {n: orders[n] for n in numbers[:30]})
         # A worker is held inside one event (a slow Ozon read) while more are acknowledged:
         # events in flight and waiting in the inbox when the shard dies.
-        h.set_faults(sandbox, "ozon", latency_ms=[8000, 8000])
-        assert h.post_webhook(http, serve.base, h.state_changed(SLOW_POSTING))
-        acknowledged[SLOW_POSTING] = SLOW_LINES
-        h.wait_until(
-            lambda: h.event_in_hand(queues, SLOW_POSTING),
-            seconds=30,
-            what="the worker to take the slow event",
-            log=serve,
-        )
-        acknowledged.update(
-            h.post_postings(http, serve.base, {n: orders[n] for n in numbers[30:60]})
+        acknowledged = acknowledge_with_one_in_flight(
+            http, serve, sandbox, queues, {n: orders[n] for n in numbers[:60]}
         )
         assert len(acknowledged) == 61
         assert SLOW_POSTING not in h.applied_orders(ledger)
@@ -116,16 +106,9 @@ def test_a_shard_killed_and_restarted_loses_no_acknowledged_event(
         acknowledged.update(h.post_postings(http, serve.base, {n: orders[n] for n in numbers[64:]}))
         assert len(acknowledged) == 61 + 36
 
-        h.recover(
-            queues,
-            serve,
-            lambda: set(acknowledged) <= h.applied_orders(ledger),
-            seconds=120,
-            what="every acknowledged event",
-            state=lambda: sorted(set(acknowledged) - h.applied_orders(ledger)),
+        assert_every_acknowledged_event_applied_once(
+            ledger, queues, serve, acknowledged, settle_s=60
         )
-        h.wait_until(lambda: h.events_idle(queues, serve), seconds=60, what="the events to settle")
-        assert_applied_exactly_once(ledger, acknowledged)
         assert_channels_converge(ledger, sandbox, seconds=60, channels=("wb", "ym"))
         # Nothing of the ledger went to the queues' Redis, nor RQ's keys to the cluster.
         assert not queues.exists(AccountKeys().on_hand)

@@ -103,6 +103,56 @@ def assert_applied_exactly_once(
     return audit
 
 
+def acknowledge_with_one_in_flight(
+    http: httpx.Client,
+    serve: h.Serve,
+    sandbox: Sandbox,
+    queues: redis.Redis,
+    orders: dict[str, dict[str, int]],
+) -> dict[str, dict[str, int]]:
+    """Acknowledge the first half of ``orders``, then hold a worker inside one event (a slow
+    Ozon read of ``SLOW_POSTING``) while the second half is acknowledged: events in flight and
+    waiting. Returns what was acknowledged (the slow posting included)."""
+    numbers = list(orders)
+    half = len(numbers) // 2
+    acknowledged = h.post_postings(http, serve.base, {n: orders[n] for n in numbers[:half]})
+    h.set_faults(sandbox, "ozon", latency_ms=[8000, 8000])
+    assert h.post_webhook(http, serve.base, h.state_changed(SLOW_POSTING))
+    acknowledged[SLOW_POSTING] = SLOW_LINES
+    h.wait_until(
+        lambda: h.event_in_hand(queues, SLOW_POSTING),
+        seconds=30,
+        what="the worker to take the slow event",
+        log=serve,
+    )
+    acknowledged.update(h.post_postings(http, serve.base, {n: orders[n] for n in numbers[half:]}))
+    return acknowledged
+
+
+def assert_every_acknowledged_event_applied_once(
+    ledger: redis.Redis,
+    queues: redis.Redis,
+    serve: h.Serve,
+    acknowledged: dict[str, dict[str, int]],
+    *,
+    settle_s: float = 30,
+) -> None:
+    """What a worker held when Redis died comes back (RQ's maintenance, or the inbox's claim
+    of entries left pending) and is applied once, with all the rest."""
+    h.recover(
+        queues,
+        serve,
+        lambda: set(acknowledged) <= h.applied_orders(ledger),
+        seconds=120,
+        what="every acknowledged event",
+        state=lambda: sorted(set(acknowledged) - h.applied_orders(ledger)),
+    )
+    h.wait_until(
+        lambda: h.events_idle(queues, serve), seconds=settle_s, what="the events to settle"
+    )
+    assert_applied_exactly_once(ledger, acknowledged)
+
+
 def assert_channels_converge(
     client: redis.Redis, sandbox: Sandbox, *, seconds: float, channels: tuple[str, ...] = h.CHANNELS
 ) -> None:
@@ -303,20 +353,9 @@ def test_redis_killed_with_events_in_flight_loses_no_acknowledged_event(
         set_stock(http, serve.base, dict.fromkeys(h.ITEMS, STOCK))
         orders = batch(120)
         numbers = list(orders)
-
-        acknowledged = h.post_postings(http, serve.base, {n: orders[n] for n in numbers[:40]})
         # The worker is held inside one event while more are acknowledged: events in flight.
-        h.set_faults(sandbox, "ozon", latency_ms=[8000, 8000])
-        assert h.post_webhook(http, serve.base, h.state_changed(SLOW_POSTING))
-        acknowledged[SLOW_POSTING] = SLOW_LINES
-        h.wait_until(
-            lambda: h.event_in_hand(client, SLOW_POSTING),
-            seconds=30,
-            what="the worker to take the slow event",
-            log=serve,
-        )
-        acknowledged.update(
-            h.post_postings(http, serve.base, {n: orders[n] for n in numbers[40:80]})
+        acknowledged = acknowledge_with_one_in_flight(
+            http, serve, sandbox, client, {n: orders[n] for n in numbers[:80]}
         )
         assert len(acknowledged) == 81
         applied = h.applied_orders(client)
@@ -332,18 +371,7 @@ def test_redis_killed_with_events_in_flight_loses_no_acknowledged_event(
         acknowledged.update(h.post_postings(http, serve.base, {n: orders[n] for n in numbers[84:]}))
         assert len(acknowledged) == 81 + 36
 
-        # What the worker held when the server died comes back (RQ's maintenance, or the
-        # inbox's claim of entries left pending) and is applied once, with all the rest.
-        h.recover(
-            client,
-            serve,
-            lambda: set(acknowledged) <= h.applied_orders(client),
-            seconds=120,
-            what="every acknowledged event",
-            state=lambda: sorted(set(acknowledged) - h.applied_orders(client)),
-        )
-        h.wait_until(lambda: h.events_idle(client, serve), seconds=30, what="the events to settle")
-        assert_applied_exactly_once(client, acknowledged)
+        assert_every_acknowledged_event_applied_once(client, client, serve, acknowledged)
         # Wildberries and YM follow at once (Ozon's 30 s item window is covered by the first test).
         assert_channels_converge(client, sandbox, seconds=30, channels=("wb", "ym"))
     finally:
