@@ -66,6 +66,7 @@ import hiredis
 import redis
 from redis.utils import HIREDIS_AVAILABLE
 
+from benchmarks.allocators import allocators
 from benchmarks.ledger_figures import (
     AFTER,
     AOF_ALWAYS,
@@ -179,11 +180,19 @@ def make_ledger(client: redis.Redis, variant: str, **kwargs: Any) -> RedisLedger
 class BenchServer(ValkeyProcess):
     """A Valkey server of our own in a temporary directory, removed on ``close``."""
 
-    def __init__(self, label: str, persistence: Sequence[str]) -> None:
+    def __init__(
+        self, label: str, persistence: Sequence[str], environment: dict[str, str] | None = None
+    ) -> None:
         super().__init__(Path(tempfile.mkdtemp(prefix="ledger-bench-")))
         self.label = label
         self.persistence = list(persistence)
         self.dir = self.directory
+        self._environment = environment
+
+    def environment(self) -> dict[str, str]:
+        """The given environment (an allocator of :mod:`benchmarks.allocators`), else the
+        engine's own."""
+        return self._environment if self._environment is not None else super().environment()
 
     def arguments(self) -> list[str]:
         return [
@@ -215,8 +224,10 @@ class BenchServer(ValkeyProcess):
 
 
 @contextlib.contextmanager
-def running_server(label: str, persistence: Sequence[str]) -> Iterator[BenchServer]:
-    server = BenchServer(label, persistence)
+def running_server(
+    label: str, persistence: Sequence[str], environment: dict[str, str] | None = None
+) -> Iterator[BenchServer]:
+    server = BenchServer(label, persistence, environment)
     try:
         yield server.start()
     finally:
@@ -1325,6 +1336,36 @@ def durability_runs(
             client.close()
 
 
+def allocator_runs(report: Report, duration_s: float, repeats: int) -> None:
+    """``record_orders`` pipelined (batch 500, one client) before and after, on a fresh server
+    for each allocator of :func:`benchmarks.allocators.allocators`: how much of the server's
+    time per event is the memory allocator's. The same number of events go to each server."""
+    for allocator in allocators():
+        with running_server("none", ["--appendonly", "no"], allocator.environment) as srv:
+            client = srv.client()
+            try:
+                print(f"server with {allocator.name}:", flush=True)
+                ledgers = {variant: make_ledger(client, variant) for variant in (BEFORE, AFTER)}
+                stock_catalog(ledgers[AFTER])
+                rng = random.Random(11)
+                for variant, ledger in ledgers.items():  # loads each variant's code
+                    ledger.record_orders(
+                        order_events(f"alloc-warm-{variant}", 500, rng, CATALOG_SKUS)
+                    )
+                steps = {
+                    variant: record_pipelined(ledger, f"alloc-{variant}", rng, 500)
+                    for variant, ledger in ledgers.items()
+                }
+                runs = measure_variants(
+                    client, PIPELINED, NO_PERSISTENCE, steps, duration_s, batch=500, repeats=repeats
+                )
+                for result in runs:
+                    result.allocator = allocator.name
+                report.allocators.append((allocator, runs))
+            finally:
+                client.close()
+
+
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
@@ -1369,7 +1410,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "hiredis": hiredis.__version__,
             "hiredis_available": str(HIREDIS_AVAILABLE),
             "server": f"Valkey {info.get('valkey_version', info.get('redis_version'))}",
-            "allocator": str(client.info("memory").get("mem_allocator", "?")),
+            "allocator": (
+                f"built with {client.info('memory').get('mem_allocator', '?')}; "
+                f"run as {allocators()[0].text}"
+            ),
             "binary": server.binary,
             "code": code_version(),
             "library": library_name(),
@@ -1388,6 +1432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             client.close()
 
+    allocator_runs(report, duration_s, repeats)
     durability_runs(
         AOF_EVERYSEC,
         ["--appendonly", "yes", "--appendfsync", "everysec", *NO_REWRITE],

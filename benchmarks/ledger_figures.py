@@ -100,6 +100,8 @@ class Throughput:
     """events recorded by all repetitions together."""
     variant: str = ""
     """:data:`BEFORE`, :data:`AFTER` or :data:`FALLBACK` for ledger runs; "" for raw baselines."""
+    allocator: str = ""
+    """The server's allocator (:mod:`benchmarks.allocators`) where runs compare them."""
 
     @property
     def other_cpu_pct(self) -> float | None:

@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from benchmarks.allocators import Allocator
 from benchmarks.ledger_figures import (
     AFTER,
     AOF_ALWAYS,
@@ -100,6 +101,8 @@ class Report:
     consistency: str = ""
     equivalence: Equivalence | None = None
     probes: list[Probe] = field(default_factory=list)
+    allocators: list[tuple[Allocator, list[Throughput]]] = field(default_factory=list)
+    """A fresh server per allocator, before and after: (the allocator, its runs)."""
 
     def find(self, name: str, durability: str, batch: int, variant: str = "") -> Throughput | None:
         """A measurement by name, durability, batch and variant ("" for the raw baselines)."""
@@ -222,6 +225,7 @@ def render_markdown(report: Report) -> str:
 
     _goals(report, add, pipe, multi, best_pipe)
     _before_after(report, add, pipe, multi, single)
+    _allocators(report, add)
 
     add(
         "On a shared or virtual machine the same measurement can differ by tens of percent "
@@ -527,6 +531,48 @@ def _before_after(
                 f"| {what} | {VARIANT_SHORT[variant]} | **{fmt_rate(r.rate)}** | "
                 f"{', '.join(fmt_rate(x) for x in r.rates)} | {versus} | "
                 f"{fmt_opt(r.server_usec_per_call, '.1f')} (`{r.main_command}`) | "
+                f"{r.server_cpu_pct:.0f}% | {fmt_opt(r.client_cpu_pct)}% | "
+                f"{fmt_opt(r.other_cpu_pct)}% |"
+            )
+    add("")
+
+
+def _allocator_result(runs: list[Throughput], variant: str) -> Throughput | None:
+    return next((r for r in runs if r.variant == variant), None)
+
+
+def _allocators(report: Report, add: Add) -> None:
+    """Before and after on a fresh server per allocator."""
+    if not report.allocators:
+        return
+    add("### The server's memory allocator")
+    add("")
+    add(
+        "`record_orders` pipelined, batch 500, one client, no persistence: a fresh server for "
+        "each allocator (catalog stocked, one warm-up batch per variant), before and after "
+        "taking turns within every repetition, the same number of runs each. The other "
+        "figures of this section ran on the first one:"
+    )
+    add("")
+    for allocator, _runs in report.allocators:
+        add(f"- **{allocator.name}**: {allocator.text}")
+    add("")
+    add(
+        "| allocator | code | events/s | all runs, events/s | server µs/call | "
+        f"goal ≤ {GOAL_SERVER_USEC:g} µs | server CPU | client CPU | other CPU |"
+    )
+    add("|---|---|---:|---|---:|---|---:|---:|---:|")
+    for allocator, runs in report.allocators:
+        for variant in (BEFORE, AFTER):
+            r = _allocator_result(runs, variant)
+            if r is None:
+                continue
+            usec = r.server_usec_per_call
+            goal = "–" if variant != AFTER or usec is None else _met(usec <= GOAL_SERVER_USEC)
+            add(
+                f"| {allocator.name} | {VARIANT_SHORT[variant]} | **{fmt_rate(r.rate)}** | "
+                f"{', '.join(fmt_rate(x) for x in r.rates)} | "
+                f"{fmt_opt(usec, '.1f')} (`{r.main_command}`) | {goal} | "
                 f"{r.server_cpu_pct:.0f}% | {fmt_opt(r.client_cpu_pct)}% | "
                 f"{fmt_opt(r.other_cpu_pct)}% |"
             )

@@ -14,7 +14,8 @@ from typing import Any
 
 import redis
 
-from inventory_engine.embedded import find_server_binary
+from inventory_engine.config import EmbeddedSettings
+from inventory_engine.embedded import find_server_binary, server_environment
 
 START_TIMEOUT_S = 30.0
 START_ATTEMPTS = 3
@@ -43,6 +44,12 @@ class ValkeyProcess:
         """The server's arguments after the binary, for ``self.port`` and ``self.directory``."""
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str]:
+        """The server's environment: the engine's own for its embedded server (its default
+        allocator, see ``inventory_engine.embedded``), so a benchmark measures the server as
+        the engine runs it."""
+        return server_environment(EmbeddedSettings().allocator)
+
     def start(self) -> ValkeyProcess:
         self.directory.mkdir(parents=True, exist_ok=True)
         for _attempt in range(START_ATTEMPTS):
@@ -51,6 +58,7 @@ class ValkeyProcess:
                 [self.binary, *self.arguments()],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                env=self.environment(),
             )
             if self._wait_ready():
                 return self

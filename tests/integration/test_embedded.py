@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import redis
 
 from inventory_engine.config import EmbeddedSettings
-from inventory_engine.embedded import ensure_embedded_server
+from inventory_engine.embedded import allocator_in_use, ensure_embedded_server, find_mimalloc
 from inventory_engine.ledger import LedgerReader, RedisLedger
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,5 +66,38 @@ def test_embedded_server_listens_on_loopback_with_aof_always(tmp_path):
         assert client.config_get("appendonly")["appendonly"] == "yes"
         assert client.config_get("appendfsync")["appendfsync"] == "always"
         assert client.config_get("bind")["bind"] == "127.0.0.1"
+    finally:
+        server.stop()
+
+
+def test_embedded_server_runs_on_mimalloc_and_forks_for_an_aof_rewrite(tmp_path):
+    """mimalloc is in the running server's memory map (not only in its environment), and the
+    server still forks for an AOF rewrite and keeps its data across a restart."""
+    settings = EmbeddedSettings(state_dir=tmp_path)
+    server = ensure_embedded_server(settings)
+    try:
+        client = redis.Redis.from_url(server.url)
+        pid = int(client.info("server")["process_id"])
+        assert allocator_in_use(pid) == "mimalloc"
+        assert find_mimalloc() in Path(f"/proc/{pid}/maps").read_text()
+        ledger = RedisLedger(client)
+        ledger.import_on_hand([(f"SKU-{i}", i) for i in range(2_000)])
+        client.bgrewriteaof()
+        assert wait_for(lambda: not int(client.info("persistence")["aof_rewrite_in_progress"]))
+        assert client.info("persistence")["aof_last_bgrewrite_status"] == "ok"
+    finally:
+        server.stop()
+    again = ensure_embedded_server(settings)
+    try:
+        assert LedgerReader(redis.Redis.from_url(again.url)).stock("SKU-1999").on_hand == 1_999
+    finally:
+        again.stop()
+
+
+def test_embedded_server_on_the_system_allocator_when_asked(tmp_path):
+    server = ensure_embedded_server(EmbeddedSettings(state_dir=tmp_path, allocator="system"))
+    try:
+        pid = int(redis.Redis.from_url(server.url).info("server")["process_id"])
+        assert allocator_in_use(pid) == "built-in"
     finally:
         server.stop()
