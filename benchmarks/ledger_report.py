@@ -449,6 +449,7 @@ def _goals(
             f"pipelined in batches of 500 from one client), before: {_usec(before)} "
             f"(`cmdstat_evalsha`, the frozen script), scripts fallback: {_usec(fallback)}. "
             f"From 2 processes: after {_usec(multi[AFTER])}, before {_usec(multi[BEFORE])}."
+            + _per_allocator(report)
         )
     m_after, m_before, m_fallback = multi[AFTER], multi[BEFORE], multi[FALLBACK]
     if m_after is not None:
@@ -535,6 +536,23 @@ def _before_after(
                 f"{fmt_opt(r.other_cpu_pct)}% |"
             )
     add("")
+
+
+def _per_allocator(report: Report) -> str:
+    """Goal 1 on each allocator's fresh server (after, then before), as one sentence."""
+    parts = []
+    for allocator, runs in report.allocators:
+        after, before = _allocator_result(runs, AFTER), _allocator_result(runs, BEFORE)
+        if after is None or after.server_usec_per_call is None:
+            continue
+        verdict = "met" if after.server_usec_per_call <= GOAL_SERVER_USEC else "not met"
+        parts.append(f"{allocator.name}: after {_usec(after)} ({verdict}), before {_usec(before)}")
+    if not parts:
+        return ""
+    return (
+        " The same workload on a fresh server for each allocator (below, \"The server's memory "
+        f'allocator"): {"; ".join(parts)}.'
+    )
 
 
 def _allocator_result(runs: list[Throughput], variant: str) -> Throughput | None:
