@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import redis
+import structlog
+from structlog.testing import capture_logs
 
 from inventory_engine.config import EmbeddedSettings
 from inventory_engine.embedded import allocator_in_use, ensure_embedded_server, find_mimalloc
@@ -99,5 +101,27 @@ def test_embedded_server_on_the_system_allocator_when_asked(tmp_path):
     try:
         pid = int(redis.Redis.from_url(server.url).info("server")["process_id"])
         assert allocator_in_use(pid) == "built-in"
+    finally:
+        server.stop()
+
+
+def test_a_preload_that_cannot_load_leaves_a_working_server_and_a_warning(tmp_path, monkeypatch):
+    """The dynamic loader skips a library it cannot load (a machine without one of mimalloc's
+    own dependencies looks the same to the server): the server starts on its own allocator and
+    the start says so, with the reason."""
+    monkeypatch.setenv("LD_PRELOAD", str(tmp_path / "missing" / "libmimalloc.so"))
+    saved = structlog.get_config()
+    structlog.reset_defaults()  # an in-process CLI test may have set WARNING
+    try:
+        with capture_logs() as logs:
+            server = ensure_embedded_server(EmbeddedSettings(state_dir=tmp_path / "state"))
+    finally:
+        structlog.configure(**saved)
+    try:
+        assert redis.Redis.from_url(server.url).ping()
+        started = next(e for e in logs if e["event"] == "embedded_server_started")
+        assert started["allocator"] == "built-in"
+        warning = next(e for e in logs if e["event"] == "embedded_server_without_mimalloc")
+        assert "LD_PRELOAD is set by the environment" in warning["reason"]
     finally:
         server.stop()
