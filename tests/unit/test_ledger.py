@@ -1486,3 +1486,18 @@ def test_resolving_unknown_lines_moves_stock_as_the_order_state_requires(
     assert levels == (on_hand, reserved)
     assert redis_client.hexists(KEYS.unknown_skus, "ozon|o1") == 0
     assert ledger.resolve_unknown("ozon", "o1", {"ozon_sku:77": "X"}).applied is False
+
+
+def test_an_oversell_found_when_resolving_unknown_lines_is_recorded_like_any_other(
+    ledger: RedisLedger, redis_client: redis.Redis
+) -> None:
+    """The same record as an order's own oversell: the oversold line, the counters, and the
+    audit journal's ``oversold`` entry (the resolve path left the journal out)."""
+    ledger.record_order("ozon", "o1", [line("ozon_sku:77", 2)], OrderAction.RESERVE)
+    redis_client.hset(KEYS.catalog, "X", "{}")  # known, nothing on hand
+    outcome = ledger.resolve_unknown("ozon", "o1", {"ozon_sku:77": "X"})
+    assert outcome.oversold_units == 2
+    assert redis_client.hexists(KEYS.oversold, "ozon|o1|X")
+    assert redis_client.hget(KEYS.counters, "oversold_units") in ("2", b"2")
+    entries = LedgerReader(redis_client).journal(sku="X")
+    assert [e.op for e in entries if e.order_id == "o1"][:2] == ["oversold", "reserve"]

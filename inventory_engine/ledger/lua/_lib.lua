@@ -120,27 +120,24 @@ local function mark_dirty(sku)
   end
 end
 
+-- One counter field before and after moving it by delta. A counter that moves is moved with
+-- HINCRBY, whose answer gives both values (one call, not a read and a write); one that does not
+-- is only read.
+local function move_counter(key, f, delta)
+  if delta ~= 0 then
+    local after = redis.call('HINCRBY', key, f, delta)
+    return after - delta, after
+  end
+  local now = int_or_zero(redis.call('HGET', key, f))
+  return now, now
+end
+
 -- Move one SKU's counters by the given deltas, journal it and mark it dirty.
 -- Returns on_hand and reserved after the change.
--- A counter that moves is moved with HINCRBY, whose answer gives both values (one call, not a
--- read and a write).
 local function change(sku, d_on_hand, d_reserved, op, channel, order_id, reason)
   local f = field(sku)
-  local oh0, oh1, rs0, rs1
-  if d_on_hand ~= 0 then
-    oh1 = redis.call('HINCRBY', K_ON_HAND, f, d_on_hand)
-    oh0 = oh1 - d_on_hand
-  else
-    oh0 = on_hand_of(sku)
-    oh1 = oh0
-  end
-  if d_reserved ~= 0 then
-    rs1 = redis.call('HINCRBY', K_RESERVED, f, d_reserved)
-    rs0 = rs1 - d_reserved
-  else
-    rs0 = reserved_of(sku)
-    rs1 = rs0
-  end
+  local oh0, oh1 = move_counter(K_ON_HAND, f, d_on_hand)
+  local rs0, rs1 = move_counter(K_RESERVED, f, d_reserved)
   journal(op, channel, order_id, sku, oh0, oh1, rs0, rs1, reason)
   mark_dirty(sku)
   return oh1, rs1

@@ -36,19 +36,7 @@ local reason = 'unknown sku resolved'
 local units = 0
 if state == 'reserved' then
   local order, totals, after = move_lines(known, 0, 1, 'reserve', channel, order_id, reason)
-  for _, sku in ipairs(order) do
-    local available = after[sku][1] - after[sku][2]
-    if available < 0 then
-      local short = math.min(totals[sku], -available)
-      units = units + short
-      redis.call('HSET', K_OVERSOLD, channel .. '|' .. order_id .. '|' .. sku,
-        cjson.encode({shortfall = short, location = LOCATION, ms = NOW_MS}))
-    end
-  end
-  if units > 0 then
-    redis.call('HINCRBY', K_COUNTERS, 'oversold_orders', 1)
-    redis.call('HINCRBY', K_COUNTERS, 'oversold_units', units)
-  end
+  units = oversold_check(channel, order_id, order, totals, after)
 elseif state == 'committed' or state == 'final' or state == 'cancelled_after_ship' then
   move_lines(known, -1, 0, 'commit', channel, order_id, reason)
 end
