@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
@@ -51,34 +52,35 @@ def _wait(check: object, seconds: float, what: str) -> None:
 
 
 @dataclass
-class ClusterNodeProcess:
-    """One primary: a valkey-server with ``cluster-enabled yes`` on its own directory."""
+class ValkeyProcess:
+    """A Valkey server started from the shipped ``deploy/redis.conf`` on a data directory, in the
+    foreground; it can be killed (``kill -9``) and started again on the same data."""
 
     directory: Path
     port: int = field(default_factory=free_port)
-    bus_port: int = field(default_factory=free_port)
-    """The cluster bus (default port + 10,000, which a free port above 55,535 cannot have)."""
     process: subprocess.Popen[bytes] | None = None
+    start_timeout_s: ClassVar[float] = 15.0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def arguments(self) -> list[str]:
+        args = [find_server_binary(), str(REDIS_CONF), "--port", str(self.port)]
+        return [*args, "--dir", str(self.directory), "--daemonize", "no"]
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        args = [find_server_binary(), str(REDIS_CONF), "--port", str(self.port)]
-        args += ["--dir", str(self.directory), "--daemonize", "no"]
-        args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
-        args += ["--cluster-port", str(self.bus_port)]
-        # A killed primary is not failed over (there are no replicas): the others keep serving
-        # their slots, and it takes its own back when it starts again.
-        args += ["--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no"]
         with (self.directory / "server.log").open("ab") as sink:
-            self.process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.arguments(), stdout=sink, stderr=subprocess.STDOUT)
         client = redis.Redis(port=self.port, socket_timeout=1)
         try:
-            _wait(client.ping, START_TIMEOUT_S, f"node {self.port} did not start")
+            _wait(client.ping, self.start_timeout_s, f"valkey on port {self.port} did not start")
         finally:
             client.close()
 
     def kill(self) -> None:
-        """kill -9: no shutdown, no final write."""
+        """kill -9: no shutdown, no final fsync (the OS page cache survives)."""
         assert self.process is not None
         self.process.kill()
         self.process.wait(timeout=10)
@@ -86,6 +88,23 @@ class ClusterNodeProcess:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.kill()
+
+
+@dataclass
+class ClusterNodeProcess(ValkeyProcess):
+    """One primary: the same server with ``cluster-enabled yes``."""
+
+    bus_port: int = field(default_factory=free_port)
+    """The cluster bus (default port + 10,000, which a free port above 55,535 cannot have)."""
+    start_timeout_s: ClassVar[float] = START_TIMEOUT_S
+
+    def arguments(self) -> list[str]:
+        args = super().arguments()
+        args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        args += ["--cluster-port", str(self.bus_port)]
+        # A killed primary is not failed over (there are no replicas): the others keep serving
+        # their slots, and it takes its own back when it starts again.
+        return [*args, "--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no"]
 
 
 @dataclass

@@ -21,8 +21,7 @@ SANDBOX_ENV = "INVENTORY_SANDBOX"
 """JSON ``{"ozon": url, "wb": url, "ym": url}`` set by ``serve`` for its workers in sandbox mode."""
 
 _engines: dict[str, Engine] = {}
-_engine: Engine | None = None
-"""One engine set directly (tests); it serves its own account."""
+"""This process's engines by account (tests put their own in)."""
 
 
 def redis_url(settings: Settings) -> str:
@@ -61,8 +60,6 @@ def engine(account: str = DEFAULT_ACCOUNT) -> Engine:
         ConfigError: the deployment has no such account (a job queued for an account since
             removed from the settings): RQ records the job as failed, with this message.
     """
-    if _engine is not None and _engine.settings.account == account:
-        return _engine  # set by tests
     if not _engines:  # built once per process, whichever account asks first
         use_engines(build_engines())
     if account not in _engines:

@@ -30,6 +30,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """The three marketplace simulators on free loopback ports, for one test."""
+    running = start_sandbox(ports={"ozon": 0, "wb": 0, "ym": 0})
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def wait_for(check: Callable[[], Any], *, seconds: float = 30.0) -> Any:
     """Poll ``check`` until it returns a truthy value (bounded; no timing is asserted)."""
     deadline = time.monotonic() + seconds

@@ -23,7 +23,6 @@ from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
-from inventory_engine.embedded import find_server_binary
 from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.service import EVENTS_QUEUE
@@ -189,47 +188,6 @@ def kill_all(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-@dataclass
-class ValkeyProcess:
-    """A Valkey server started from the shipped ``deploy/redis.conf`` on a data directory."""
-
-    directory: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        args = [find_server_binary(), str(REDIS_CONF), "--port", str(self.port)]
-        args += ["--dir", str(self.directory), "--daemonize", "no"]
-        with (self.directory / "server.log").open("ab") as sink:
-            self.process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
-        client = redis.Redis.from_url(self.url, socket_timeout=1)
-        try:
-            assert wait_for(lambda: _pings(client), seconds=15), "valkey did not start"
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        """kill -9: no shutdown, no final fsync (the OS page cache survives, see the tests)."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.kill()
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 # -- webhooks -------------------------------------------------------------------------------------

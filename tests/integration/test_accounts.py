@@ -25,7 +25,7 @@ from inventory_engine.ledger.catalog import CatalogEntry, CatalogStore
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.simulators import ozon, wildberries, yandex_market
 from inventory_engine.simulators.sandbox import Sandbox, start_sandbox
-from tests.cluster_helpers import LocalCluster
+from tests.cluster_helpers import LocalCluster, ValkeyProcess
 from tests.integration import crash_helpers as h
 from tests.integration.conftest import shown
 
@@ -155,7 +155,7 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
         )
         return
     cluster = LocalCluster(tmp_path / "cluster")
-    queue = h.ValkeyProcess(tmp_path / "queue", h.free_port())
+    queue = ValkeyProcess(tmp_path / "queue", h.free_port())
     client = None
     try:
         cluster.start()

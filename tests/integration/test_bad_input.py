@@ -31,7 +31,7 @@ from inventory_engine.domain.models import OrderState
 from inventory_engine.http_server import serve_in_thread
 from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.service import Engine
-from inventory_engine.simulators.sandbox import Sandbox, sandbox_channels, start_sandbox
+from inventory_engine.simulators.sandbox import Sandbox, sandbox_channels
 from tests.integration import burst
 
 pytestmark = pytest.mark.integration
@@ -210,17 +210,10 @@ def engine_settings(sandbox: Sandbox) -> Settings:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    """The marketplaces, for the workers' reads of orders an event carried no lines of."""
-    running = start_sandbox(ports={"ozon": 0, "wb": 0, "ym": 0})
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def engine(real_client, sandbox, monkeypatch) -> Iterator[Engine]:
     app = Engine(engine_settings(sandbox), real_client)
-    monkeypatch.setattr(workers.runtime, "_engine", app)  # the engine the jobs run with
+    # The engine the jobs run with.
+    monkeypatch.setitem(workers.runtime._engines, app.settings.account, app)
     app.catalog.import_entries(
         [CatalogEntry(sku="MUG", ozon_offer_id="MUG", ozon_sku=OZON_SKU, ym_offer_id="MUG")]
     )

@@ -212,7 +212,7 @@ def harness(request, real_client, monkeypatch) -> Iterator[Harness]:
         engine = VirtualTimeEngine(Settings(), real_client, channels=channels)
         engine.clock = clock
         engine.senders.linger_ms = 0  # no waiting in real time for a virtual due time
-        monkeypatch.setattr(workers.runtime, "_engine", engine)
+        monkeypatch.setitem(workers.runtime._engines, engine.settings.account, engine)
         engine.catalog.import_entries(
             [
                 CatalogEntry(

@@ -10,7 +10,6 @@ The ledger suites themselves run on a cluster too (``redis_client``'s ``cluster`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,8 +19,8 @@ import redis
 from inventory_engine.config import load_settings
 from inventory_engine.errors import ConfigError
 from inventory_engine.ledger.keys import AccountKeys
-from inventory_engine.simulators.sandbox import Sandbox, start_sandbox
-from tests.cluster_helpers import LocalCluster
+from inventory_engine.simulators.sandbox import Sandbox
+from tests.cluster_helpers import LocalCluster, ValkeyProcess
 from tests.conftest import all_keys
 from tests.integration import crash_helpers as h
 from tests.integration.test_crashes import (
@@ -36,15 +35,6 @@ from tests.integration.test_crashes import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    running = start_sandbox(ports={"ozon": 0, "wb": 0, "ym": 0})
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_a_cluster_needs_a_plain_redis_for_the_queues() -> None:
@@ -70,8 +60,7 @@ def test_a_shard_killed_and_restarted_loses_no_acknowledged_event(
 ) -> None:
     cluster = LocalCluster(tmp_path / "cluster")
     cluster.start()
-    queue = h.ValkeyProcess(tmp_path / "queue", h.free_port())
-    queue.directory.mkdir()
+    queue = ValkeyProcess(tmp_path / "queue", h.free_port())
     queue.start()
     ledger = cluster.client()
     queues = redis.Redis.from_url(queue.url)

@@ -31,7 +31,8 @@ from inventory_engine.embedded import ensure_embedded_server
 from inventory_engine.ledger.keys import AccountKeys
 from inventory_engine.ledger.reads import LedgerReader
 from inventory_engine.service import EVENTS_QUEUE, PUSH_QUEUE
-from inventory_engine.simulators.sandbox import Sandbox, start_sandbox
+from inventory_engine.simulators.sandbox import Sandbox
+from tests.cluster_helpers import ValkeyProcess
 from tests.integration import crash_helpers as h
 from tests.integration.conftest import AUTH, shown
 
@@ -40,15 +41,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STOCK = 5000
 SLOW_POSTING = "SLOW-1"
 SLOW_LINES = {"MUG": 2, "CUP": 1}
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    running = start_sandbox(ports={"ozon": 0, "wb": 0, "ym": 0})
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
@@ -338,7 +330,7 @@ def test_redis_killed_with_events_in_flight_loses_no_acknowledged_event(
     too (``test_shipped_servers_fsync_every_write`` guards that setting) and fails without AOF."""
     data = tmp_path / "valkey"
     data.mkdir()
-    valkey = h.ValkeyProcess(data, h.free_port())
+    valkey = ValkeyProcess(data, h.free_port())
     valkey.start()
     client = redis.Redis.from_url(valkey.url)
     serve = None

@@ -127,7 +127,7 @@ def harness_fixture(real_server, real_client, sims, tmp_path, monkeypatch) -> It
     monkeypatch.delenv("INVENTORY_SANDBOX", raising=False)
     urls = {name: server.url for name, server in sims.items()}
     engine = Engine(Settings(), real_client, channels=channels_for_urls(urls))
-    monkeypatch.setattr(workers.runtime, "_engine", engine)
+    monkeypatch.setitem(workers.runtime._engines, engine.settings.account, engine)
     engine.catalog.import_entries(
         [
             CatalogEntry(

@@ -67,7 +67,7 @@ def setup(real_client, monkeypatch) -> Iterator[tuple[JumpingEngine, str]]:
     engine = JumpingEngine(Settings(), real_client, channels=channels)
     engine.clock = clock
     engine.senders.linger_ms = 0  # no waiting in real time for a jumped due time
-    monkeypatch.setattr(workers.runtime, "_engine", engine)
+    monkeypatch.setitem(workers.runtime._engines, engine.settings.account, engine)
     engine.catalog.import_entries([CatalogEntry(sku=sku, ozon_offer_id=sku) for sku in HELD])
     try:
         yield engine, server.url

@@ -7,7 +7,6 @@ queues' primary through the sentinel, and a stock change reaching the marketplac
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,8 @@ import redis
 from inventory_engine.embedded import find_server_binary
 from inventory_engine.errors import ConfigError
 from inventory_engine.runtime import connect
-from inventory_engine.simulators.sandbox import Sandbox, start_sandbox
+from inventory_engine.simulators.sandbox import Sandbox
+from tests.cluster_helpers import ValkeyProcess
 from tests.integration import crash_helpers as h
 from tests.integration.conftest import AUTH, shown
 
@@ -67,15 +67,6 @@ def _knows_primary(client: redis.Redis, service: str) -> bool:
         return False
 
 
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    running = start_sandbox(ports={"ozon": 0, "wb": 0, "ym": 0})
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 def test_sentinel_urls_name_their_sentinels_and_service() -> None:
     with pytest.raises(ConfigError, match="name the service"):
         connect("redis+sentinel://127.0.0.1:26379")
@@ -90,8 +81,7 @@ def test_sentinel_urls_name_their_sentinels_and_service() -> None:
 def test_the_queues_behind_sentinel_carry_serves_work(
     tmp_path: Path, real_client: redis.Redis, real_server: object, sandbox: Sandbox
 ) -> None:
-    primary = h.ValkeyProcess(tmp_path / "queues", h.free_port())
-    primary.directory.mkdir()
+    primary = ValkeyProcess(tmp_path / "queues", h.free_port())
     primary.start()
     sentinel = Sentinel(tmp_path / "sentinel", primary.port)
     queues = redis.Redis.from_url(primary.url)

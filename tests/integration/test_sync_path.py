@@ -15,7 +15,7 @@ from inventory_engine.config import Settings
 from inventory_engine.ledger.catalog import CatalogEntry
 from inventory_engine.ledger.redis_io import wall_clock_ms
 from inventory_engine.service import Engine
-from inventory_engine.simulators.sandbox import sandbox_channels, start_sandbox
+from inventory_engine.simulators.sandbox import sandbox_channels
 from tests.integration import burst
 
 pytestmark = pytest.mark.integration
@@ -25,16 +25,9 @@ OZON_SKU = 147451959
 
 
 @pytest.fixture
-def sandbox():
-    running = start_sandbox(ports={"ozon": 0, "wb": 0, "ym": 0})
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def engine(real_client, sandbox, monkeypatch):
     app = Engine(Settings(), real_client, channels=sandbox_channels(sandbox))
-    monkeypatch.setattr(workers.runtime, "_engine", app)
+    monkeypatch.setitem(workers.runtime._engines, app.settings.account, app)
     app.catalog.import_entries(
         [
             CatalogEntry(

@@ -75,7 +75,7 @@ def engine(real_client, sandbox, monkeypatch):
     app = Engine(
         Settings(http={"api_token": TOKEN}), real_client, channels=sandbox_channels(sandbox)
     )
-    monkeypatch.setattr(workers.runtime, "_engine", app)
+    monkeypatch.setitem(workers.runtime._engines, app.settings.account, app)
     app.catalog.import_entries(
         [
             CatalogEntry(
