@@ -1216,7 +1216,9 @@ def throughput_runs(server: BenchServer, report: Report, duration_s: float, repe
         d = NO_PERSISTENCE
         print(f"server without persistence ({d}):", flush=True)
 
-        def run(name: str, step: Callable[[], int], batch: int, command: str) -> None:
+        def run(
+            name: str, step: Callable[[], int], batch: int, command: str, variant: str = ""
+        ) -> None:
             result = measure(
                 client,
                 name,
@@ -1227,6 +1229,7 @@ def throughput_runs(server: BenchServer, report: Report, duration_s: float, repe
                 main_command=command,
                 repeats=repeats,
             )
+            result.variant = variant
             report.throughput.append(result)
 
         def run_variants(
@@ -1249,30 +1252,9 @@ def throughput_runs(server: BenchServer, report: Report, duration_s: float, repe
         run_variants(ONE_BY_ONE, lambda lg, v: record_one_by_one(lg, f"one-{v}", rng), 1)
         run_variants(PIPELINED, lambda lg, v: record_pipelined(lg, f"pipe-{v}", rng, 500), 500)
         report.throughput += measure_processes(server, 2, 500, duration_s, repeats, VARIANTS)
-        result = measure(
-            client,
-            PIPELINED,
-            d,
-            record_pipelined(ledger, "pipe100", rng, 100),
-            duration_s,
-            batch=100,
-            main_command=VARIANT_COMMAND[AFTER],
-            repeats=repeats,
-        )
-        result.variant = AFTER
-        report.throughput.append(result)
-        result = measure(
-            client,
-            RESERVE_ONE,
-            d,
-            reserve_one_by_one(ledger, "hold", rng),
-            duration_s,
-            batch=1,
-            main_command=VARIANT_COMMAND[AFTER],
-            repeats=repeats,
-        )
-        result.variant = AFTER
-        report.throughput.append(result)
+        fcall = VARIANT_COMMAND[AFTER]
+        run(PIPELINED, record_pipelined(ledger, "pipe100", rng, 100), 100, fcall, AFTER)
+        run(RESERVE_ONE, reserve_one_by_one(ledger, "hold", rng), 1, fcall, AFTER)
         report.consistency = consistency_check(client, report, warmup_units)
         print("server-side cost of pieces of apply_order_event:", flush=True)
         report.probes = script_probes(client)
